@@ -1,0 +1,36 @@
+"""Typed failures the domain and adapters raise; the API maps each class to one HTTP status.
+
+Messages are shown to callers as the v1 ``detail``: they say what happened and never hold a
+secret value.
+"""
+
+
+class BrowserTasksError(Exception):
+    """Base of every failure a caller may be told about."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Unauthorized(BrowserTasksError):
+    """No API key, or one we do not know."""
+
+
+class TaskNotFound(BrowserTasksError):
+    """Unknown id, or another owner's: the two are indistinguishable on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__("Task not found")
+
+
+class ServiceUnavailable(BrowserTasksError):
+    """An AWS dependency failed; nothing was written, the caller may retry."""
+
+
+class TaskStartFailed(BrowserTasksError):
+    """The task was stored but its execution could not start; it is marked failed."""
+
+    def __init__(self, task_id: str, reason: str) -> None:
+        super().__init__(f"Task {task_id} could not be started and was marked failed: {reason}")
+        self.task_id = task_id

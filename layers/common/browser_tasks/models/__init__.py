@@ -1,0 +1,1 @@
+"""Shapes shared by handlers, domain and adapters."""
