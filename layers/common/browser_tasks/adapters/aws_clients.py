@@ -1,0 +1,58 @@
+"""boto3 clients, created on first use and shared by the process.
+
+Clients (not resources) because they are thread-safe: the local stack runs several functions
+in one process. ``AWS_ENDPOINT_URL`` (set by the local stack) redirects every client to moto.
+"""
+
+import threading
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5)
+_session_lock = threading.Lock()
+
+
+@cache
+def _client(service: str) -> Any:
+    with _session_lock:  # building a session is not thread-safe; using a client is
+        return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def dynamodb() -> "DynamoDBClient":
+    return _client("dynamodb")  # type: ignore[no-any-return]
+
+
+def kms() -> "KMSClient":
+    return _client("kms")  # type: ignore[no-any-return]
+
+
+def stepfunctions() -> "SFNClient":
+    return _client("stepfunctions")  # type: ignore[no-any-return]
+
+
+def s3() -> "S3Client":
+    return _client("s3")  # type: ignore[no-any-return]
+
+
+def sqs() -> "SQSClient":
+    return _client("sqs")  # type: ignore[no-any-return]
+
+
+def ssm() -> "SSMClient":
+    return _client("ssm")  # type: ignore[no-any-return]
+
+
+def reset_clients() -> None:
+    """Forget every client (tests switch endpoints and credentials between cases)."""
+    _client.cache_clear()

@@ -1,0 +1,54 @@
+"""Tasks table: one item per task, keyed by ``task_id``."""
+
+from botocore.exceptions import ClientError
+
+from browser_tasks.adapters import aws_clients
+from browser_tasks.adapters.dynamodb_items import from_item, to_item
+from browser_tasks.adapters.errors import aws_call, error_code
+from browser_tasks.models.task import TaskRecord, TaskStatus
+
+
+class DynamoTaskRepository:
+    def __init__(self, table_name: str) -> None:
+        self._table = table_name
+
+    def create(self, task: TaskRecord) -> None:
+        # Conditional: a task id is written once; a (vanishingly unlikely) collision fails loudly.
+        with aws_call("Storing the task"):
+            aws_clients.dynamodb().put_item(
+                TableName=self._table,
+                Item=to_item(task.model_dump(mode="json")),
+                ConditionExpression="attribute_not_exists(task_id)",
+            )
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        with aws_call("Reading the task"):
+            response = aws_clients.dynamodb().get_item(
+                TableName=self._table, Key={"task_id": {"S": task_id}}, ConsistentRead=True
+            )
+        item = response.get("Item")
+        return TaskRecord.model_validate(from_item(item)) if item else None
+
+    def mark_failed(
+        self, task_id: str, reason: str, *, finished_at: str, expected: TaskStatus
+    ) -> bool:
+        with aws_call("Marking the task failed"):
+            try:
+                aws_clients.dynamodb().update_item(
+                    TableName=self._table,
+                    Key={"task_id": {"S": task_id}},
+                    UpdateExpression="SET #s = :failed, failure_reason = :r, finished_at = :t",
+                    ConditionExpression="#s = :expected",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":failed": {"S": TaskStatus.FAILED.value},
+                        ":expected": {"S": expected.value},
+                        ":r": {"S": reason},
+                        ":t": {"S": finished_at},
+                    },
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
