@@ -1,0 +1,90 @@
+"""ApiFunction: the v1 REST API behind API Gateway.
+
+Thin on purpose: routes parse and answer, the domain does the work, and every typed error is
+turned into an HTTP status here, in one place.
+"""
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from observability import logger, metrics, tracer
+
+from browser_tasks.errors import (
+    BrowserTasksError,
+    ServiceUnavailable,
+    TaskNotFound,
+    TaskStartFailed,
+    Unauthorized,
+)
+from routes import account, tasks
+from routes.auth import require_api_key
+
+API_PREFIX = "/api/v1"
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.use(middlewares=[require_api_key])
+app.include_router(account.router, prefix=API_PREFIX)
+app.include_router(tasks.router, prefix=API_PREFIX)
+
+HTTP_STATUS_BY_ERROR: dict[type[BrowserTasksError], HTTPStatus] = {
+    Unauthorized: HTTPStatus.UNAUTHORIZED,
+    TaskNotFound: HTTPStatus.NOT_FOUND,
+    ServiceUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+    TaskStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+
+def detail_response(
+    status: HTTPStatus, detail: Any, headers: dict[str, str] | None = None
+) -> Response[str]:
+    """The v1 error shape: ``{"detail": ...}``."""
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"detail": detail}),
+        headers=headers,
+    )
+
+
+@app.exception_handler(RequestValidationError)
+def validation_failed(error: RequestValidationError) -> Response[str]:
+    # FastAPI's shape, which v1 callers parse: loc, msg and type, and never the input
+    # (it may hold a secret).
+    detail = [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": e.get("msg", "Invalid value"),
+            "type": e.get("type", "value_error"),
+        }
+        for e in error.errors()
+    ]
+    return detail_response(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
+
+
+@app.exception_handler(BrowserTasksError)
+def domain_error(error: BrowserTasksError) -> Response[str]:
+    status = next(
+        (code for cls, code in HTTP_STATUS_BY_ERROR.items() if isinstance(error, cls)),
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+    )
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.warning("Request failed", extra={"error": error.detail, "status": int(status)})
+    headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
+    return detail_response(status, error.detail, headers)
+
+
+@app.not_found
+def route_not_found(_: Exception) -> Response[str]:
+    return detail_response(HTTPStatus.NOT_FOUND, "Not Found")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,33 @@
+"""``/run-task`` and the task reads."""
+
+import json
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.metrics import MetricUnit
+from observability import metrics
+
+from browser_tasks.models.run_task import RunTaskRequest
+from browser_tasks.services import task_service
+from routes.auth import current_owner
+
+router = Router()  # type: ignore[no-untyped-call]  # untyped in Powertools
+
+
+@router.post("/run-task")
+def run_task(request: Annotated[RunTaskRequest, Body()]) -> dict[str, str]:
+    """Create a task and start it; answers at once with its id."""
+    record = task_service().create_task(current_owner(router), request)
+    metrics.add_metric(name="TasksCreated", unit=MetricUnit.Count, value=1)
+    return {"id": record.task_id}
+
+
+@router.get("/task/<task_id>/status")
+def task_status(task_id: Annotated[str, Path(max_length=64)]) -> Response[str]:
+    """The status as a bare JSON string, as v1 answers it."""
+    status = task_service().get(current_owner(router), task_id).status
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(status.value)
+    )
