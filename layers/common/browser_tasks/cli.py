@@ -1,0 +1,131 @@
+"""``browser-tasks``: run the local stack, manage API keys."""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+DEMO_TASK = {
+    "task": "Open https://example.com and tell me the title of the page.",
+    "max_agent_steps": 5,
+    "metadata": {"source": "browser-tasks local --demo"},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="browser-tasks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="run the whole stack on an embedded AWS (moto)")
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=8000, help="the API's port")
+    local.add_argument("--aws-port", type=int, default=0, help="moto's port (default: port + 1)")
+    local.add_argument("--stack-name", default="browser-tasks")
+    local.add_argument("--owner", default="local", help="owner of the local API key")
+    local.add_argument(
+        "--project-root", type=Path, default=_project_root(), help="where template.yaml is"
+    )
+    local.add_argument("--demo", action="store_true", help="submit a sample task once it is up")
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)
+    create = keys.add_parser(
+        "create", help="mint a key for an owner (against AWS_ENDPOINT_URL or real AWS)"
+    )
+    create.add_argument("--owner", required=True)
+    create.add_argument("--stack-name", default="browser-tasks")
+
+    args = parser.parse_args(argv)
+    if args.command == "local":
+        return _run_local(args)
+    return _create_key(args.owner, args.stack_name)
+
+
+def _project_root() -> Path:
+    env = os.environ.get("BROWSER_TASKS_ROOT")
+    if env:
+        return Path(env)
+    # An editable install runs from the checkout: layers/common/browser_tasks/cli.py.
+    return Path(__file__).resolve().parents[3]
+
+
+def _run_local(args: argparse.Namespace) -> int:
+    from browser_tasks.local.stack import LocalStack, LocalStackConfig
+
+    if not (args.project_root / "template.yaml").is_file():
+        print(f"No template.yaml under {args.project_root}; pass --project-root", file=sys.stderr)
+        return 2
+    stack = LocalStack(
+        LocalStackConfig(
+            project_root=args.project_root,
+            host=args.host,
+            port=args.port,
+            aws_port=args.aws_port,
+            stack_name=args.stack_name,
+            api_key=os.environ.get("BROWSER_TASKS_API_KEY") or None,
+            owner=args.owner,
+        )
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    stack.start()
+    print(
+        f"browser-tasks local is up\n"
+        f"  API          {stack.api_url}\n"
+        f"  API key      {stack.api_key}  (owner {args.owner})\n"
+        f"  AWS endpoint {stack.config.aws_endpoint}  (AWS_ENDPOINT_URL for the aws CLI, boto3)\n"
+        f"Try:\n  curl -s -X POST {stack.api_url}/run-task \\\n"
+        f"    -H 'Authorization: Bearer {stack.api_key}' -H 'Content-Type: application/json' \\\n"
+        f"    -d '{json.dumps(DEMO_TASK)}'\n"
+        f"Ctrl-C stops everything.\n"
+        f"ready",
+        flush=True,
+    )
+    if args.demo:
+        _demo(stack.api_url, stack.api_key)
+    stopping.wait()
+    print("stopping", flush=True)
+    stack.stop()
+    return 0
+
+
+def _demo(api_url: str, api_key: str) -> None:
+    import requests
+
+    headers = {"Authorization": f"Bearer {api_key}"}
+    response = requests.post(f"{api_url}/run-task", json=DEMO_TASK, headers=headers, timeout=30)
+    print(f"POST /run-task → {response.status_code} {response.text}", flush=True)
+    if response.ok:
+        task_id = response.json()["id"]
+        status = requests.get(f"{api_url}/task/{task_id}/status", headers=headers, timeout=30)
+        print(f"GET /task/{task_id}/status → {status.text}", flush=True)
+
+
+def _create_key(owner: str, stack_name: str) -> int:
+    from browser_tasks.adapters import aws_clients
+    from browser_tasks.adapters.dynamodb_api_keys import DynamoApiKeyRepository
+    from browser_tasks.domain.api_keys import ApiKeyService
+    from browser_tasks.services import utc_now
+
+    parameter = f"/{stack_name}/resources"
+    try:
+        value = aws_clients.ssm().get_parameter(Name=parameter)["Parameter"]["Value"]
+    except Exception as error:
+        print(f"Cannot read {parameter} (is the stack deployed/running?): {error}", file=sys.stderr)
+        return 1
+    table = json.loads(value)["ApiKeysTable"]
+    service = ApiKeyService(keys=DynamoApiKeyRepository(table), clock=utc_now)
+    try:
+        key = service.mint(owner)
+    except ValueError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    print(key)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

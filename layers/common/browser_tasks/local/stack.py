@@ -1,0 +1,165 @@
+"""The local stack: embedded AWS, the template's resources, the API on HTTP, queue pollers."""
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+from moto.server import ThreadedMotoServer
+
+from browser_tasks.adapters import aws_clients
+from browser_tasks.local.api_gateway import serve_api
+from browser_tasks.local.lambda_runtime import ContainerFunction, InProcessFunction, has_code
+from browser_tasks.local.provision import FunctionSpec, Provisioner
+from browser_tasks.local.queue_pollers import QueuePoller
+from browser_tasks.local.template import load_template
+from browser_tasks.services import api_key_service, reset_services
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalStackConfig:
+    project_root: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    aws_port: int = 0  # 0: the API port + 1
+    stack_name: str = "browser-tasks"
+    region: str = "us-east-1"
+    api_key: str | None = None  # None: a new one is minted and printed
+    owner: str = "local"
+    retry_delay_seconds: int = 2
+    extra_environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.host}:{self.aws_port or self.port + 1}"
+
+
+class LocalStack:
+    def __init__(self, config: LocalStackConfig) -> None:
+        self.config = config
+        self.api_key = ""
+        self.functions: dict[str, FunctionSpec] = {}
+        self.resources: dict[str, str] = {}
+        self.containers: dict[str, ContainerFunction] = {}
+        self._moto: ThreadedMotoServer | None = None
+        self._pollers: list[QueuePoller] = []
+        self._api_server_thread: threading.Thread | None = None
+        self._api_server: ThreadingHTTPServer | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.port}/api/v1"
+
+    def start(self) -> None:
+        config = self.config
+        aws_port = int(config.aws_endpoint.rsplit(":", 1)[1])
+        os.environ.update(
+            {
+                # The embedded AWS answers every client of this process and its children.
+                "AWS_ENDPOINT_URL": config.aws_endpoint,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": config.region,
+                "AWS_REGION": config.region,
+                # moto's Step Functions engine calls SQS/DynamoDB/EventBridge on this port.
+                "MOTO_PORT": str(aws_port),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                **config.extra_environment,
+            }
+        )
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address=config.host, port=aws_port, verbose=False)
+        self._moto.start()
+        requests.post(
+            f"{config.aws_endpoint}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=10,
+        ).raise_for_status()
+
+        provisioner = Provisioner(
+            load_template(config.project_root / "template.yaml"),
+            config.project_root,
+            config.stack_name,
+            config.region,
+        )
+        self.resources = provisioner.provision_all()
+        self.functions = provisioner.functions
+        for spec in self.functions.values():
+            # Functions share this process's environment; their variables agree (Globals)
+            # except the service name, which each module picks up as it is imported.
+            os.environ.update(
+                {k: v for k, v in spec.environment.items() if k != "POWERTOOLS_SERVICE_NAME"}
+            )
+        reset_services()
+        self.api_key = config.api_key or api_key_service().mint(config.owner)
+        if config.api_key:
+            api_key_service().register(config.api_key, config.owner)
+
+        self._start_pollers()
+        self._start_api()
+
+    def stop(self) -> None:
+        if self._api_server is not None:
+            self._api_server.shutdown()
+        for poller in self._pollers:
+            poller.stop()
+        for container in self.containers.values():
+            container.stop()
+        self._stop_executions()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def _start_api(self) -> None:
+        api_specs = [s for s in self.functions.values() if s.logical_id == "ApiFunction"]
+        if not api_specs:
+            raise RuntimeError("template.yaml declares no ApiFunction")
+        api = InProcessFunction(api_specs[0])
+        server = serve_api(self.config.host, self.config.port, api.invoke)
+        self._api_server = server
+        self._api_server_thread = threading.Thread(
+            target=server.serve_forever, name="api", daemon=True
+        )
+        self._api_server_thread.start()
+
+    def _start_pollers(self) -> None:
+        for spec in self.functions.values():
+            if not spec.queue_sources:
+                continue
+            if not has_code(spec):
+                logger.warning(
+                    "%s has no code at %s yet: its queue is not polled",
+                    spec.logical_id,
+                    spec.code_dir,
+                )
+                continue
+            container = ContainerFunction(spec, spec.environment)
+            self.containers[spec.logical_id] = container
+            for source in spec.queue_sources:
+                poller = QueuePoller(
+                    spec.logical_id,
+                    source,
+                    container,
+                    self.config.region,
+                    retry_delay_seconds=self.config.retry_delay_seconds,
+                )
+                poller.start()
+                self._pollers.append(poller)
+
+    def _stop_executions(self) -> None:
+        # moto's execution threads outlive a stopped server unless their executions end.
+        client = aws_clients.stepfunctions()
+        try:
+            for machine in client.list_state_machines()["stateMachines"]:
+                running = client.list_executions(
+                    stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+                )["executions"]
+                for execution in running:
+                    client.stop_execution(executionArn=execution["executionArn"])
+        except Exception:  # best effort on the way out
+            logger.debug("Could not stop executions", exc_info=True)
