@@ -1,0 +1,24 @@
+"""Fixtures shared by every test: the project root and a clean AWS environment."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ALICE_KEY = "bt_test_alice_0123456789abcdef"
+BOB_KEY = "bt_test_bob_0123456789abcdef00"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test ever talks to a real AWS account or inherits another test's endpoint."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name.endswith("_TABLE") or name == "STATE_MACHINE_ARN":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    return
