@@ -10,8 +10,21 @@ _deserializer = TypeDeserializer()
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    """Serialize, leaving out ``None`` (DynamoDB has no use for absent optional fields)."""
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+    """Serialize, leaving out ``None`` (DynamoDB has no use for absent optional fields).
+
+    Floats (prices in an agent's action, say) become Decimals, which is all DynamoDB takes.
+    """
+    return {k: _serializer.serialize(_decimals(v)) for k, v in values.items() if v is not None}
+
+
+def _decimals(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_decimals(v) for v in value]
+    return value
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:

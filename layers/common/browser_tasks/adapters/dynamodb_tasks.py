@@ -5,7 +5,7 @@ from botocore.exceptions import ClientError
 from browser_tasks.adapters import aws_clients
 from browser_tasks.adapters.dynamodb_items import from_item, to_item
 from browser_tasks.adapters.errors import aws_call, error_code
-from browser_tasks.models.task import TaskRecord, TaskStatus
+from browser_tasks.models.task import TaskOutcome, TaskRecord, TaskStatus
 
 
 class DynamoTaskRepository:
@@ -52,3 +52,54 @@ class DynamoTaskRepository:
                     return False
                 raise
         return True
+
+    def record_progress(self, task_id: str, steps_count: int, updated_at: str) -> None:
+        """The number of steps recorded so far (set, not added: a replayed step is no-op)."""
+        with aws_call("Recording progress"):
+            aws_clients.dynamodb().update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET steps_count = :n, updated_at = :t",
+                ExpressionAttributeValues={":n": {"N": str(steps_count)}, ":t": {"S": updated_at}},
+            )
+
+    def record_outcome(self, task_id: str, outcome: TaskOutcome, updated_at: str) -> None:
+        values = to_item({**outcome.model_dump(mode="json"), "updated_at": updated_at})
+        names = {f"#{name}": name for name in values}
+        with aws_call("Recording the outcome"):
+            aws_clients.dynamodb().update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in values),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={f":{n}": v for n, v in values.items()},
+            )
+
+    def add_note(self, task_id: str, note: str) -> None:
+        """A line the caller should know about the run (e.g. "no proxy configured")."""
+        with aws_call("Recording a note"):
+            try:
+                aws_clients.dynamodb().update_item(
+                    TableName=self._table,
+                    Key={"task_id": {"S": task_id}},
+                    UpdateExpression="SET notes = list_append(if_not_exists(notes, :empty), :n)",
+                    ConditionExpression="NOT contains(notes, :text)",
+                    ExpressionAttributeValues={
+                        ":n": {"L": [{"S": note}]},
+                        ":empty": {"L": []},
+                        ":text": {"S": note},
+                    },
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":  # already noted
+                    raise
+
+    def store_resume_token(self, task_id: str, task_token: str) -> None:
+        """The paused execution's token, for resume-task and stop-task to answer."""
+        with aws_call("Storing the resume token"):
+            aws_clients.dynamodb().update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET resume_token = :t",
+                ExpressionAttributeValues={":t": {"S": task_token}},
+            )

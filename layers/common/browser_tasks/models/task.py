@@ -22,6 +22,18 @@ class TaskStatus(StrEnum):
         return self in (TaskStatus.FINISHED, TaskStatus.STOPPED, TaskStatus.FAILED)
 
 
+class TaskOutcome(BaseModel):
+    """What the worker records when the agent ends (every text already redacted)."""
+
+    output: str | None = None
+    structured_output: str | None = None
+    is_success: bool | None = None
+    errors: list[str] = []
+    output_files: list[str] = []
+    gif_key: str | None = None
+    browser_data_key: str | None = None
+
+
 class TaskRecord(BaseModel):
     """One item of the tasks table.
 
@@ -39,9 +51,20 @@ class TaskRecord(BaseModel):
     settings: dict[str, Any]
     metadata: dict[str, str] = {}
     secrets_ciphertext: str | None = None
+    started_at: str | None = None
+    updated_at: str | None = None
     finished_at: str | None = None
     failure_reason: str | None = None
     steps_count: int = 0
+    # Written by the worker (redacted) when the agent ends.
+    output: str | None = None
+    structured_output: str | None = None
+    is_success: bool | None = None
+    errors: list[str] = []
+    output_files: list[str] = []
+    gif_key: str | None = None
+    browser_data_key: str | None = None
+    notes: list[str] = []
 
 
 def utc_timestamp(moment: datetime) -> str:

@@ -1,0 +1,56 @@
+"""What the state machine sends the worker over the WorkQueue, and what the worker answers."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunChunkMessage(BaseModel):
+    """Run up to ``steps_remaining`` steps within ``seconds_remaining``, then answer the token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["run_chunk"]
+    task_id: str
+    owner: str
+    chunk: int
+    attempt: int
+    task_token: str
+    execution_arn: str
+    steps_done: int
+    elapsed_seconds: int
+    steps_remaining: int
+    seconds_remaining: int
+
+
+class AwaitResumeMessage(BaseModel):
+    """The task is paused: keep ``task_token`` on the task so resume/stop can answer it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["await_resume"]
+    task_id: str
+    owner: str
+    task_token: str
+    execution_arn: str
+
+
+WorkMessage = Annotated[RunChunkMessage | AwaitResumeMessage, Field(discriminator="kind")]
+
+ChunkState = Literal["done", "continue", "paused", "stopped", "failed"]
+
+
+class ChunkResult(BaseModel):
+    """The worker's SendTaskSuccess output; the state machine routes on ``state``.
+
+    ``failed`` is a verdict that retrying cannot change (no model key, undecryptable secrets,
+    output that breaks the caller's schema); ``error`` is shown to the caller.
+    """
+
+    state: ChunkState
+    steps: int = Field(ge=0)
+    elapsed_seconds: int = Field(ge=0)
+    error: str | None = None
+
+    def to_output(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
