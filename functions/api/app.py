@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from observability import logger, metrics, tracer
 
 from browser_tasks.errors import (
     BrowserTasksError,
@@ -21,6 +20,7 @@ from browser_tasks.errors import (
     TaskStartFailed,
     Unauthorized,
 )
+from observability import logger, metrics, tracer
 from routes import account, tasks
 from routes.auth import require_api_key
 

@@ -7,10 +7,10 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
-from observability import metrics
 
 from browser_tasks.models.run_task import RunTaskRequest
 from browser_tasks.services import task_service
+from observability import metrics
 from routes.auth import current_owner
 
 router = Router()  # type: ignore[no-untyped-call]  # untyped in Powertools

@@ -69,6 +69,10 @@ class LocalStack:
                 # moto's Step Functions engine calls SQS/DynamoDB/EventBridge on this port.
                 "MOTO_PORT": str(aws_port),
                 "POWERTOOLS_TRACE_DISABLED": "true",
+                # browser-use (in the worker): nothing phones home, as in the image.
+                "ANONYMIZED_TELEMETRY": "false",
+                "BROWSER_USE_VERSION_CHECK": "false",
+                "BROWSER_USE_CLOUD_SYNC": "false",
                 # Metrics stay on: Powertools 3.37 with POWERTOOLS_METRICS_DISABLED never clears
                 # its buffer and prints it every 100 values. EMF lines are what Lambda logs too.
                 **config.extra_environment,

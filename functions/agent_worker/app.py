@@ -1,0 +1,63 @@
+"""AgentWorker: takes one WorkQueue message and runs it (a chunk) or parks it (a pause).
+
+Batch size 1: a chunk needs the whole function. Every chunk ends in exactly one answer to its
+task token — success with a ChunkResult, or a retryable failure — so the state machine never
+waits on a worker that has finished.
+"""
+
+# browser-use's telemetry, version check and cloud sync are switched off by the environment
+# (the image's ENV, the local stack's), before anything imports it.
+import asyncio
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import TypeAdapter
+
+from browser_tasks.models.work import AwaitResumeMessage, WorkMessage
+from chunk_runner import ChunkFailed, ChunkRunner
+from worker_settings import get_worker_settings
+from worker_wiring import credentials, ports
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+_messages: TypeAdapter[Any] = TypeAdapter(WorkMessage)
+
+
+def record_handler(record: SQSRecord) -> None:
+    message = _messages.validate_json(record.body)
+    if isinstance(message, AwaitResumeMessage):
+        ports().tasks.store_resume_token(message.task_id, message.task_token)
+        return
+    logger.append_keys(task_id=message.task_id, chunk=message.chunk, attempt=message.attempt)
+    runner = ChunkRunner(ports(), get_worker_settings(), credentials)
+    try:
+        result = asyncio.run(runner.run(message))
+    except ChunkFailed as failure:
+        logger.warning(
+            "Chunk failed; the state machine will retry it", extra={"error": str(failure)}
+        )
+        ports().callbacks.fail(message.task_token, "ChunkFailed", str(failure))
+        return
+    metrics.add_metric(name="StepsRun", unit=MetricUnit.Count, value=result.steps)
+    logger.info("Chunk ended", extra={"state": result.state, "steps": result.steps})
+    ports().callbacks.succeed(message.task_token, result)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return response

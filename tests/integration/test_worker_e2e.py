@@ -1,0 +1,354 @@
+"""The agent worker end to end on ``browser-tasks local``: API → state machine → WorkQueue →
+AgentWorker (its own process, real Chromium, the real browser-use Agent and ChatOpenAI) →
+steps, screenshots, output. Only the model is scripted, over HTTP on loopback."""
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from tests.fakes import ScriptedLLM, TestSite, latest_user_text
+from tests.fakes.test_site import PRODUCTS
+from tests.local_stack_process import LocalStackProcess, local_stack_process
+from tests.support import every_stored_text
+
+API_KEY = "bt_local_test_worker_key_0123456789"
+PRODUCTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "products": {
+            "type": "array",
+            "minItems": 3,
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+                "required": ["name", "price"],
+            },
+        }
+    },
+    "required": ["products"],
+}
+
+# What the agent asks its extraction model for: the caller's shape without the caller's limits.
+EXTRACTION_SCHEMA = json.loads(json.dumps(PRODUCTS_SCHEMA).replace('"minItems": 3, ', ""))
+
+
+@dataclass
+class World:
+    stack: LocalStackProcess
+    llm: ScriptedLLM
+    site: TestSite
+
+    def submit(self, body: dict[str, Any]) -> str:
+        response = requests.post(
+            f"{self.stack.api_url}/run-task",
+            json=body,
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["id"])
+
+    def wait_until_ended(self, task_id: str, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = requests.get(
+                f"{self.stack.api_url}/task/{task_id}/status",
+                headers={"Authorization": f"Bearer {API_KEY}"},
+                timeout=30,
+            ).json()
+            if status in ("finished", "failed", "stopped"):
+                if status == "failed":  # the reason, for whoever reads a failing test
+                    print(self.task_item(task_id).get("failure_reason"))
+                    print(
+                        "\n".join(x for x in self.stack.log.splitlines() if "failed" in x.lower())
+                    )
+                return str(status)
+            time.sleep(0.3)
+        raise AssertionError(f"{task_id} did not end; log:\n{self.stack.log[-5000:]}")
+
+    def aws(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.stack.aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def task_item(self, task_id: str) -> dict[str, Any]:
+        from browser_tasks.adapters.dynamodb_items import from_item
+
+        table = [t for t in self.aws("dynamodb").list_tables()["TableNames"] if "TasksTable" in t]
+        item = self.aws("dynamodb").get_item(TableName=table[0], Key={"task_id": {"S": task_id}})
+        return from_item(item["Item"])
+
+    def steps(self, task_id: str) -> list[dict[str, Any]]:
+        from browser_tasks.adapters.dynamodb_items import from_item
+
+        table = [t for t in self.aws("dynamodb").list_tables()["TableNames"] if "StepsTable" in t]
+        items = self.aws("dynamodb").query(
+            TableName=table[0],
+            KeyConditionExpression="task_id = :t",
+            ExpressionAttributeValues={":t": {"S": task_id}},
+        )["Items"]
+        return [from_item(i) for i in items]
+
+    def media(self, key: str) -> bytes:
+        bucket = next(
+            b["Name"]
+            for b in self.aws("s3").list_buckets()["Buckets"]
+            if "mediabucket" in b["Name"]
+        )
+        return bytes(self.aws("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    with ScriptedLLM() as llm, TestSite() as site:
+        environment = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"}
+        with local_stack_process(API_KEY, extra_env=environment) as stack:
+            yield World(stack, llm, site)
+
+
+@pytest.fixture
+def fresh(world: World) -> World:
+    world.llm.reset()
+    world.site.clear()
+    return world
+
+
+def _extract_then_done(products: Any = None) -> Any:
+    def script(request: dict[str, Any], step: int) -> list[dict[str, Any]]:
+        if step == 1:
+            return [{"extract": {"query": "all products", "output_schema": EXTRACTION_SCHEMA}}]
+        if products is not None:
+            return [{"done": {"data": {"products": products}, "success": True}}]
+        history = latest_user_text(request)
+        start = history.rindex("<structured_result>") + len("<structured_result>")
+        found = json.loads(history[start : history.index("</structured_result>", start)])
+        return [{"done": {"data": found, "success": True}}]
+
+    return script
+
+
+def test_structured_task_finishes_with_steps_screenshots_and_output(fresh: World) -> None:
+    fresh.llm.set_script(_extract_then_done())
+
+    task_id = fresh.submit(
+        {
+            "task": f"List the products on {fresh.site.url('/products')}",
+            "structured_output_json": json.dumps(PRODUCTS_SCHEMA),
+            "allowed_domains": ["127.0.0.1"],
+            "metadata": {"suite": "e2e"},
+        }
+    )
+
+    status = fresh.wait_until_ended(task_id)
+    assert status == "finished"
+    item = fresh.task_item(task_id)
+    assert json.loads(item["structured_output"]) == {"products": PRODUCTS}
+    assert item["is_success"] is True
+    assert item["steps_count"] == 2
+    steps = sorted(fresh.steps(task_id), key=lambda s: s["step"])
+    assert [s["step"] for s in steps] == [1, 2]
+    assert all(s["metadata"] == {"suite": "e2e"} for s in steps)
+    assert "extract" in steps[0]["actions"][0]
+    assert steps[0]["url"].startswith(fresh.site.url("/products"))
+    for step in steps:
+        assert fresh.media(step["screenshot_key"]).startswith(b"\x89PNG")
+    assert item["gif_key"]
+    assert fresh.media(item["gif_key"]).startswith(b"GIF8")
+    assert fresh.site.hits_for("/products")
+
+
+def test_output_that_breaks_the_callers_schema_fails_the_task_with_the_reason(
+    fresh: World,
+) -> None:
+    fresh.llm.set_script(_extract_then_done(products=[{"name": "Only one", "price": 1}]))
+
+    task_id = fresh.submit(
+        {
+            "task": f"List the products on {fresh.site.url('/products')}",
+            "structured_output_json": json.dumps(PRODUCTS_SCHEMA),
+        }
+    )
+
+    assert fresh.wait_until_ended(task_id) == "failed"
+    item = fresh.task_item(task_id)
+    assert "does not match structured_output_json" in item["failure_reason"]
+    assert "too short" in item["failure_reason"]
+    assert "structured_output" not in item
+
+
+def test_a_model_without_its_key_fails_at_once_with_a_clear_reason(fresh: World) -> None:
+    task_id = fresh.submit({"task": "anything", "llm_model": "claude-sonnet-4-20250514"})
+
+    assert fresh.wait_until_ended(task_id, timeout=60) == "failed"
+    item = fresh.task_item(task_id)
+    assert item["failure_reason"] == (
+        "claude-sonnet-4-20250514 needs ANTHROPIC_API_KEY, which the operator has not configured"
+    )
+    assert fresh.steps(task_id) == []
+    assert fresh.llm.requests == []
+
+
+def test_secret_canary_reaches_the_site_and_nothing_else(
+    fresh: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = f"canary-{secrets.token_hex(10)}"
+    fresh.llm.set_script(
+        [
+            [{"navigate": {"url": fresh.site.url("/login")}}],
+            [
+                {"input": {"field": "username", "text": "<secret>x_user</secret>"}},
+                {"input": {"field": "password", "text": "<secret>x_password</secret>"}},
+                {"click": {"text": "Submit"}},
+            ],
+            [{"navigate": {"url": fresh.site.url(f"/page?title=Echo&text={canary}")}}],
+            [{"done": {"text": f"Logged in; the page said {canary}", "success": True}}],
+        ]
+    )
+
+    task_id = fresh.submit(
+        {
+            "task": "Log in to the test site",
+            "secrets": {"x_user": "alice", "x_password": canary},
+            "allowed_domains": ["127.0.0.1"],
+        }
+    )
+
+    assert fresh.wait_until_ended(task_id) == "finished"
+    assert fresh.site.logins == [{"username": "alice", "password": canary}]
+    # Nowhere else: not stored, not logged, not returned, not sent to the model.
+    for name, value in fresh.stack.aws_env().items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    leaks = [where for where, text in every_stored_text() if canary in text]
+    assert leaks == []
+    assert canary not in fresh.stack.log
+    assert fresh.llm.requests_containing(canary) == []
+    status = requests.get(
+        f"{fresh.stack.api_url}/task/{task_id}/status",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=30,
+    )
+    assert canary not in status.text
+    # And the stored output says where the secret was, by name.
+    assert "<secret>x_password</secret>" in fresh.task_item(task_id)["output"]
+
+
+def _available_path(request: dict[str, Any], name: str) -> str:
+    text = latest_user_text(request)
+    start = text.index("<available_file_paths>") + len("<available_file_paths>")
+    listed = text[start : text.index("</available_file_paths>")]
+    return next(line.strip() for line in listed.splitlines() if line.strip().endswith(name))
+
+
+def test_an_uploaded_file_is_offered_to_the_agent_and_reaches_the_form(fresh: World) -> None:
+    content = secrets.token_hex(64).encode()
+    bucket = next(
+        b["Name"] for b in fresh.aws("s3").list_buckets()["Buckets"] if "mediabucket" in b["Name"]
+    )
+    # The upload a caller makes through the presigned URL: the owner's uploads prefix.
+    fresh.aws("s3").put_object(Bucket=bucket, Key="uploads/local/notes.txt", Body=content)
+
+    def script(request: dict[str, Any], step: int) -> list[dict[str, Any]]:
+        if step == 1:
+            path = _available_path(request, "notes.txt")
+            return [{"upload_file": {"field": "document", "path": path}}]
+        if step == 2:
+            return [{"click": {"text": "Submit"}}]
+        return [{"done": {"text": "Uploaded", "success": True}}]
+
+    fresh.llm.set_script(script)
+
+    task_id = fresh.submit(
+        {
+            "task": f"Upload notes.txt at {fresh.site.url('/upload')}",
+            "included_file_names": ["notes.txt"],
+        }
+    )
+
+    assert fresh.wait_until_ended(task_id) == "finished"
+    assert fresh.site.uploads == [("notes.txt", content)]
+
+
+def test_a_downloaded_file_becomes_an_output_file(fresh: World) -> None:
+    from tests.fakes.test_site import REPORT_CSV
+
+    fresh.llm.set_script(
+        [
+            [{"click": {"text": "Download report"}}],
+            [{"done": {"text": "Downloaded", "success": True}}],
+        ]
+    )
+
+    task_id = fresh.submit({"task": f"Download the report from {fresh.site.url('/download')}"})
+
+    assert fresh.wait_until_ended(task_id) == "finished"
+    item = fresh.task_item(task_id)
+    assert item["output_files"] == ["report.csv"]
+    assert fresh.media(f"tasks/local/{task_id}/files/report.csv") == REPORT_CSV
+
+
+def test_saved_browser_data_carries_the_login_into_a_later_task_on_the_same_profile(
+    fresh: World,
+) -> None:
+    # Given a first task that logs in on profile "shop" and keeps its browser data
+    fresh.llm.set_script(
+        [
+            [{"navigate": {"url": fresh.site.url("/login")}}],
+            [
+                {"input": {"field": "username", "text": "<secret>user</secret>"}},
+                {"input": {"field": "password", "text": "<secret>pw</secret>"}},
+                {"click": {"text": "Submit"}},
+            ],
+            [{"done": {"text": "Logged in", "success": True}}],
+        ]
+    )
+    first = fresh.submit(
+        {
+            "task": "Log in",
+            "secrets": {"user": "carol", "pw": f"pw-{secrets.token_hex(6)}"},
+            "save_browser_data": True,
+            "browser_profile_id": "shop",
+        }
+    )
+    assert fresh.wait_until_ended(first) == "finished"
+    assert fresh.task_item(first)["browser_data_key"] == f"browser-data/local/{first}.json.enc"
+
+    # When a second task on the same profile opens the account page, without logging in
+    fresh.llm.reset()
+    fresh.llm.set_script(
+        [
+            [{"navigate": {"url": fresh.site.url("/account")}}],
+            [{"done": {"text": "Checked", "success": True}}],
+        ]
+    )
+    second = fresh.submit({"task": "Open my account", "browser_profile_id": "shop"})
+
+    # Then the site sees the session cookie the first task got, and welcomes the user
+    assert fresh.wait_until_ended(second) == "finished"
+    assert "session=" in fresh.site.hits_for("/account")[-1].headers.get("Cookie", "")
+    assert "Welcome, carol" in latest_user_text(fresh.llm.agent_requests[-1])
+
+
+def test_a_task_on_another_profile_starts_logged_out(fresh: World) -> None:
+    fresh.llm.set_script(
+        [
+            [{"navigate": {"url": fresh.site.url("/account")}}],
+            [{"done": {"text": "Checked", "success": True}}],
+        ]
+    )
+
+    task_id = fresh.submit({"task": "Open my account", "browser_profile_id": "other"})
+
+    assert fresh.wait_until_ended(task_id) == "finished"
+    assert "Please log in" in latest_user_text(fresh.llm.agent_requests[-1])
