@@ -131,8 +131,8 @@ class ChunkRunner:
     ) -> ChunkResult:
         settings = task.settings
         plan = plan_network(settings, self._settings)
-        if plan.note:
-            await asyncio.to_thread(self._ports.tasks.add_note, task.task_id, plan.note)
+        for note in plan.notes:
+            await asyncio.to_thread(self._ports.tasks.add_note, task.task_id, note)
         inputs = await asyncio.to_thread(self._download_inputs, task, workdir / "inputs")
         schema = (
             json.loads(settings["structured_output_json"])

@@ -427,6 +427,39 @@ class _Handler(BaseHTTPRequestHandler):
     def banner_png(self, query: dict[str, str], body: bytes) -> None:
         self._send(200, BANNER_PNG, "image/png")
 
+    def escape(self, query: dict[str, str], body: bytes) -> None:
+        """A page that tries many ways to reach ``?target=`` (a base URL on another host):
+        subresources, scripts' requests, a worker, a socket, hints, then two navigations."""
+        target = _e(query.get("target", ""))
+        host = target.split("://", 1)[-1]
+        self._send(
+            200,
+            _page(
+                "Escape attempts",
+                "<h1>Escape attempts</h1>\n"
+                f"<meta http-equiv='refresh' content='3;url={target}/meta-refresh'>\n"
+                f"<link rel='prefetch' href='{target}/prefetch'>\n"
+                f"<link rel='preconnect' href='{target}'>\n"
+                f"<link rel='stylesheet' href='{target}/style.css'>\n"
+                f"<img src='{target}/image.png' alt='x'>\n"
+                f"<iframe src='{target}/frame'></iframe>\n"
+                f"<form id='f' method='post' action='{target}/form' target='sink'>"
+                "<input name='a' value='b'></form><iframe name='sink'></iframe>\n"
+                f"<script src='{target}/script.js'></script>\n"
+                "<script>\n"
+                f"fetch('{target}/fetch').catch(() => {{}});\n"
+                f"const xhr = new XMLHttpRequest(); xhr.open('GET', '{target}/xhr'); xhr.send();\n"
+                f"navigator.sendBeacon('{target}/beacon', 'x');\n"
+                f"try {{ new EventSource('{target}/events'); }} catch (e) {{}}\n"
+                f"try {{ new WebSocket('ws://{host}/socket'); }} catch (e) {{}}\n"
+                "new Worker(URL.createObjectURL(new Blob("
+                f"[\"fetch('{target}/worker').catch(() => {{}})\"])));\n"
+                "document.getElementById('f').submit();\n"
+                f"setTimeout(() => {{ location.href = '{target}/js-location'; }}, 2000);\n"
+                "</script>\n<p>Tried.</p>",
+            ),
+        )
+
     def generic_page(self, query: dict[str, str], body: bytes) -> None:
         title = query.get("title") or "Page"
         text = query.get("text", "")
@@ -452,4 +485,5 @@ _ROUTES: dict[tuple[str, str], Any] = {
     ("GET", "/ads/banner.js"): _Handler.banner_js,
     ("GET", "/ads/banner.png"): _Handler.banner_png,
     ("GET", "/page"): _Handler.generic_page,
+    ("GET", "/escape"): _Handler.escape,
 }

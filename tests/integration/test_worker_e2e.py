@@ -2,6 +2,7 @@
 AgentWorker (its own process, real Chromium, the real browser-use Agent and ChatOpenAI) →
 steps, screenshots, output. Only the model is scripted, over HTTP on loopback."""
 
+import base64
 import json
 import secrets
 import time
@@ -14,11 +15,13 @@ import pytest
 import requests
 
 from tests.fakes import ScriptedLLM, TestSite, latest_user_text
+from tests.fakes.recording_proxy import RecordingProxy
 from tests.fakes.test_site import PRODUCTS
 from tests.local_stack_process import LocalStackProcess, local_stack_process
 from tests.support import every_stored_text
 
 API_KEY = "bt_local_test_worker_key_0123456789"
+PROXY_PASSWORD = "proxy-pass-7d1e"
 PRODUCTS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -44,6 +47,9 @@ class World:
     stack: LocalStackProcess
     llm: ScriptedLLM
     site: TestSite
+    ads: TestSite  # an ad host on 127.0.0.3, named in the adblock list
+    elsewhere: TestSite  # a host on 127.0.0.2 that tasks limited to 127.0.0.1 must never reach
+    proxy: RecordingProxy  # the operator's proxy for "de"
 
     def submit(self, body: dict[str, Any]) -> str:
         response = requests.post(
@@ -110,17 +116,33 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[World]:
-    with ScriptedLLM() as llm, TestSite() as site:
-        environment = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"}
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    rules = tmp_path_factory.mktemp("adblock") / "rules.txt"
+    with (
+        ScriptedLLM() as llm,
+        TestSite(host="127.0.0.3") as ads,
+        TestSite(host="127.0.0.2") as elsewhere,
+        TestSite(ad_host=ads.base_url) as site,
+        RecordingProxy() as proxy,
+    ):
+        rules.write_text("! a local list in EasyList format\n||127.0.0.3^\n")
+        environment = {
+            "OPENAI_BASE_URL": llm.base_url,
+            "OPENAI_API_KEY": "sk-scripted",
+            "ADBLOCK_RULES_PATH": str(rules),
+            # The operator's proxies by country: only "de" is configured here.
+            "PROXY_URLS": json.dumps({"de": proxy.url("scout", PROXY_PASSWORD)}),
+        }
         with local_stack_process(API_KEY, extra_env=environment) as stack:
-            yield World(stack, llm, site)
+            yield World(stack, llm, site, ads, elsewhere, proxy)
 
 
 @pytest.fixture
 def fresh(world: World) -> World:
     world.llm.reset()
-    world.site.clear()
+    for site in (world.site, world.ads, world.elsewhere):
+        site.clear()
+    world.proxy.requests.clear()
     return world
 
 
@@ -352,3 +374,92 @@ def test_a_task_on_another_profile_starts_logged_out(fresh: World) -> None:
 
     assert fresh.wait_until_ended(task_id) == "finished"
     assert "Please log in" in latest_user_text(fresh.llm.agent_requests[-1])
+
+
+def _open_and_finish(world: World, url: str, wait: int = 0) -> None:
+    steps: list[list[dict[str, Any]]] = [[{"navigate": {"url": url}}]]
+    if wait:
+        steps.append([{"wait": {"seconds": wait}}])
+    world.llm.set_script([*steps, [{"done": {"text": "Done", "success": True}}]])
+
+
+def test_adblock_keeps_listed_hosts_from_being_requested(fresh: World) -> None:
+    _open_and_finish(fresh, fresh.site.url("/ads"))
+    blocked = fresh.submit({"task": "Read the article", "use_adblock": True})
+    assert fresh.wait_until_ended(blocked) == "finished"
+    hits_with_adblock = list(fresh.ads.hits)
+
+    fresh.llm.reset()
+    _open_and_finish(fresh, fresh.site.url("/ads"))
+    unblocked = fresh.submit({"task": "Read the article", "use_adblock": False})
+    assert fresh.wait_until_ended(unblocked) == "finished"
+
+    assert hits_with_adblock == []
+    assert {hit.path for hit in fresh.ads.hits} >= {"/ads/banner.js", "/ads/banner.png"}
+
+
+def test_use_proxy_routes_through_the_operators_proxy_for_the_country(fresh: World) -> None:
+    _open_and_finish(fresh, fresh.site.url("/page?title=Via+proxy"))
+
+    task_id = fresh.submit(
+        {
+            "task": "Open the page",
+            "use_proxy": True,
+            "proxy_country_code": "de",
+            "use_adblock": False,
+        }
+    )
+
+    assert fresh.wait_until_ended(task_id) == "finished"
+    through_proxy = [url for url, _ in fresh.proxy.requests if "/page?title=Via+proxy" in url]
+    assert through_proxy
+    credentials = {auth for _, auth in fresh.proxy.requests}
+    assert credentials == {"Basic " + base64.b64encode(f"scout:{PROXY_PASSWORD}".encode()).decode()}
+    assert fresh.site.hits_for("/page")
+    assert fresh.task_item(task_id)["notes"] == []
+    assert PROXY_PASSWORD not in fresh.stack.log
+
+
+def test_a_country_without_a_proxy_runs_direct_and_says_so(fresh: World) -> None:
+    _open_and_finish(fresh, fresh.site.url("/page?title=Direct"))
+
+    task_id = fresh.submit(
+        {"task": "Open the page", "proxy_country_code": "jp", "use_adblock": False}
+    )
+
+    assert fresh.wait_until_ended(task_id) == "finished"
+    assert fresh.proxy.requests == []
+    assert fresh.task_item(task_id)["notes"] == [
+        "use_proxy: no proxy is configured for 'jp'; the browser connected directly"
+    ]
+
+
+@pytest.mark.parametrize("via_proxy", [False, True], ids=["direct", "via-proxy"])
+def test_allowed_domains_keep_every_request_off_other_hosts(fresh: World, via_proxy: bool) -> None:
+    escape_page = fresh.site.url(f"/escape?target={fresh.elsewhere.base_url}")
+    _open_and_finish(fresh, escape_page, wait=4)
+
+    task_id = fresh.submit(
+        {
+            "task": "Open the page and wait",
+            "allowed_domains": ["127.0.0.1"],
+            "use_proxy": via_proxy,
+            "proxy_country_code": "de",
+        }
+    )
+
+    assert fresh.wait_until_ended(task_id) == "finished"
+    assert fresh.site.hits_for("/escape")
+    assert fresh.elsewhere.hits == []
+
+
+def test_without_allowed_domains_the_escape_page_does_reach_the_other_host(fresh: World) -> None:
+    # The control for the test above: the page really tries, and would succeed unguarded.
+    escape_page = fresh.site.url(f"/escape?target={fresh.elsewhere.base_url}")
+    _open_and_finish(fresh, escape_page, wait=4)
+
+    task_id = fresh.submit({"task": "Open the page and wait", "use_proxy": False})
+
+    assert fresh.wait_until_ended(task_id) == "finished"
+    reached = {hit.path.split("?")[0] for hit in fresh.elsewhere.hits}
+    assert len(reached) >= 8, reached
