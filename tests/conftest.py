@@ -1,12 +1,16 @@
 """Fixtures shared by every test: the project root and a clean AWS environment."""
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The worker's modules import one another by name, as they do in its image; appended (not
+# prepended) so that no test picks up the worker's app.py by accident.
+sys.path.append(str(PROJECT_ROOT / "functions" / "agent_worker"))
 ALICE_KEY = "bt_test_alice_0123456789abcdef"
 BOB_KEY = "bt_test_bob_0123456789abcdef00"
 

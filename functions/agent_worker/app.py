@@ -23,8 +23,8 @@ from pydantic import TypeAdapter
 
 from browser_tasks.models.work import AwaitResumeMessage, WorkMessage
 from chunk_runner import ChunkFailed, ChunkRunner
-from worker_settings import get_worker_settings
-from worker_wiring import credentials, ports
+from worker_settings import get_operator_secrets, get_worker_settings
+from worker_wiring import ports
 
 logger = Logger()
 metrics = Metrics()
@@ -39,7 +39,7 @@ def record_handler(record: SQSRecord) -> None:
         ports().tasks.store_resume_token(message.task_id, message.task_token)
         return
     logger.append_keys(task_id=message.task_id, chunk=message.chunk, attempt=message.attempt)
-    runner = ChunkRunner(ports(), get_worker_settings(), credentials)
+    runner = ChunkRunner(ports(), get_worker_settings(), get_operator_secrets)
     try:
         result = asyncio.run(runner.run(message))
     except ChunkFailed as failure:

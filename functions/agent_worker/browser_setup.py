@@ -1,6 +1,6 @@
 """The task's Chromium: network allowlist, proxy chain, viewport, downloads — all per task."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,12 +48,14 @@ def _adblock_engine(rules_path: str) -> AdblockEngine:
     return AdblockEngine.from_file(rules_path)
 
 
-def plan_network(task_settings: dict[str, Any], settings: WorkerSettings) -> BrowserPlan:
+def plan_network(
+    task_settings: dict[str, Any], settings: WorkerSettings, proxy_urls: Mapping[str, str]
+) -> BrowserPlan:
     notes = []
     upstream = None
     if task_settings.get("use_proxy", True):
         country = str(task_settings.get("proxy_country_code", "us"))
-        upstream = settings.proxy_urls.get(country)
+        upstream = proxy_urls.get(country)
         if not upstream:
             notes.append(
                 f"use_proxy: no proxy is configured for '{country}'; the browser connected directly"

@@ -9,6 +9,7 @@ secret values first.
 import asyncio
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -42,7 +43,7 @@ from browser_tasks.models.work import ChunkResult, RunChunkMessage
 from browser_tasks.services import utc_now
 from log_redaction import redacted_logs
 from step_recorder import StepRecorder
-from worker_settings import WorkerSettings
+from worker_settings import OperatorSecrets, WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +81,11 @@ class ChunkRunner:
         self,
         ports: WorkerPorts,
         settings: WorkerSettings,
-        credentials: Callable[[], ModelCredentials],
+        operator: Callable[[], OperatorSecrets],
     ) -> None:
         self._ports = ports
         self._settings = settings
-        self._credentials = credentials
+        self._operator = operator
 
     async def run(self, message: RunChunkMessage) -> ChunkResult:
         started = time.monotonic()
@@ -130,7 +131,7 @@ class ChunkRunner:
         started: float,
     ) -> ChunkResult:
         settings = task.settings
-        plan = plan_network(settings, self._settings)
+        plan = plan_network(settings, self._settings, self._operator().proxy_urls)
         for note in plan.notes:
             await asyncio.to_thread(self._ports.tasks.add_note, task.task_id, note)
         inputs = await asyncio.to_thread(self._download_inputs, task, workdir / "inputs")
@@ -261,6 +262,14 @@ class ChunkRunner:
             return None
         key = task_browser_data_key(task.owner, task.task_id)
         return await asyncio.to_thread(store.save, task.owner, key, state)
+
+    def _credentials(self) -> ModelCredentials:
+        return ModelCredentials(
+            keys=self._operator().provider_keys,
+            openai_base_url=self._settings.openai_base_url,
+            anthropic_via_bedrock=self._settings.anthropic_via_bedrock,
+            aws_region=os.environ.get("AWS_REGION"),
+        )
 
     def _secrets(self, task: TaskRecord) -> dict[str, Any] | None:
         if not task.secrets_ciphertext:

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from functools import lru_cache
 
 from pydantic import Field
@@ -19,11 +20,14 @@ class WorkerSettings(BaseSettings):
     # A chunk ends after this much agent time so it fits one 15-minute Lambda invocation.
     chunk_time_budget_seconds: int = Field(default=720, ge=10, le=840)
     heartbeat_seconds: int = Field(default=60, ge=1, le=600)
-    # In AWS: an SSM SecureString parameter holding {"OPENAI_API_KEY": "...", ...}.
-    provider_keys_parameter: str | None = None
+    # In AWS: the name of an SSM SecureString holding the operator's secrets as JSON:
+    # {"OPENAI_API_KEY": "...", "GOOGLE_API_KEY": "...", "ANTHROPIC_API_KEY": "...",
+    #  "proxy_urls": {"us": "http://user:pass@proxy.example:8080", ...}}.
+    # Unset (locally): the same values come from the environment.
+    operator_secrets_parameter: str | None = None
+    openai_base_url: str | None = None  # any OpenAI-compatible server
     anthropic_via_bedrock: bool = False
-    # {"us": "http://user:pass@proxy.example:8080", ...}: the operator's proxies by country.
-    proxy_urls: dict[str, str] = {}
+    proxy_urls: dict[str, str] = {}  # local only; in AWS they are operator secrets
     # EasyList-format rules for use_adblock; baked into the image at build time.
     adblock_rules_path: str | None = None
     headless: bool = True
@@ -44,15 +48,32 @@ def get_worker_settings() -> WorkerSettings:
     return WorkerSettings()
 
 
-def provider_keys(settings: WorkerSettings) -> dict[str, str]:
-    """LLM provider keys: from the SSM parameter in AWS, else from the environment."""
-    names = ("OPENAI_API_KEY", "GOOGLE_API_KEY", "ANTHROPIC_API_KEY")
-    if settings.provider_keys_parameter:
-        from browser_tasks.adapters import aws_clients
+PROVIDER_KEY_NAMES = ("OPENAI_API_KEY", "GOOGLE_API_KEY", "ANTHROPIC_API_KEY")
 
-        value = aws_clients.ssm().get_parameter(
-            Name=settings.provider_keys_parameter, WithDecryption=True
+
+@dataclass(frozen=True)
+class OperatorSecrets:
+    """LLM provider keys and proxy URLs: never logged, never stored with a task."""
+
+    provider_keys: dict[str, str]
+    proxy_urls: dict[str, str]
+
+
+@lru_cache(maxsize=1)
+def get_operator_secrets() -> OperatorSecrets:
+    """From the SSM parameter in AWS (read once per container), else from the environment."""
+    settings = get_worker_settings()
+    if not settings.operator_secrets_parameter:
+        keys = {name: os.environ[name] for name in PROVIDER_KEY_NAMES if os.environ.get(name)}
+        return OperatorSecrets(provider_keys=keys, proxy_urls=dict(settings.proxy_urls))
+    from browser_tasks.adapters import aws_clients
+
+    stored = json.loads(
+        aws_clients.ssm().get_parameter(
+            Name=settings.operator_secrets_parameter, WithDecryption=True
         )["Parameter"]["Value"]
-        stored = json.loads(value)
-        return {name: str(stored[name]) for name in names if stored.get(name)}
-    return {name: os.environ[name] for name in names if os.environ.get(name)}
+    )
+    return OperatorSecrets(
+        provider_keys={name: str(stored[name]) for name in PROVIDER_KEY_NAMES if stored.get(name)},
+        proxy_urls={str(k): str(v) for k, v in (stored.get("proxy_urls") or {}).items()},
+    )

@@ -127,9 +127,8 @@ def bare_run(llm: Any, site: Any, steps: int, workdir: Path) -> tuple[float, flo
 
 def worker_run(llm: Any, site: Any, steps: int, stack: Any) -> tuple[float, float]:
     import chunk_runner
-    from browser_tasks.adapters.llm_models import ModelCredentials
     from browser_tasks.models.work import RunChunkMessage
-    from worker_settings import WorkerSettings
+    from worker_settings import OperatorSecrets, WorkerSettings
     from worker_wiring import ports
 
     response = stack.call(
@@ -151,8 +150,8 @@ def worker_run(llm: Any, site: Any, steps: int, stack: Any) -> tuple[float, floa
     )
     runner = chunk_runner.ChunkRunner(
         ports(),
-        WorkerSettings(chrome_path=CHROMIUM, heartbeat_seconds=600),
-        lambda: ModelCredentials(keys={"OPENAI_API_KEY": "bench"}, openai_base_url=llm.base_url),
+        WorkerSettings(chrome_path=CHROMIUM, heartbeat_seconds=600, openai_base_url=llm.base_url),
+        lambda: OperatorSecrets(provider_keys={"OPENAI_API_KEY": "bench"}, proxy_urls={}),
     )
     agents: list[Any] = []
     original = chunk_runner.StepRecorder.on_step_end

@@ -3,8 +3,11 @@ AgentWorker (its own process, real Chromium, the real browser-use Agent and Chat
 steps, screenshots, output. Only the model is scripted, over HTTP on loopback."""
 
 import base64
+import glob
 import json
+import os
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -188,6 +191,8 @@ def test_structured_task_finishes_with_steps_screenshots_and_output(fresh: World
     assert item["gif_key"]
     assert fresh.media(item["gif_key"]).startswith(b"GIF8")
     assert fresh.site.hits_for("/products")
+    # The chunk's temp folder (profile, downloads, the library's own folders) is gone.
+    assert glob.glob(os.path.join(tempfile.gettempdir(), f"chunk-{task_id}-*")) == []
 
 
 def test_output_that_breaks_the_callers_schema_fails_the_task_with_the_reason(

@@ -3,7 +3,7 @@
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,6 +19,10 @@ from browser_tasks.local.template import load_template
 from browser_tasks.services import api_key_service, reset_services
 
 logger = logging.getLogger(__name__)
+
+# Where local differs from AWS on purpose: model keys and proxy URLs come from this process's
+# environment (OPENAI_API_KEY, PROXY_URLS, ...), not from the operator's SSM parameter.
+LOCAL_FUNCTION_ENVIRONMENT = {"OPERATOR_SECRETS_PARAMETER": ""}
 
 
 @dataclass
@@ -94,7 +98,10 @@ class LocalStack:
             config.region,
         )
         self.resources = provisioner.provision_all()
-        self.functions = provisioner.functions
+        self.functions = {
+            name: replace(spec, environment={**spec.environment, **LOCAL_FUNCTION_ENVIRONMENT})
+            for name, spec in provisioner.functions.items()
+        }
         for spec in self.functions.values():
             # Functions share this process's environment; their variables agree (Globals)
             # except the service name, which each module picks up as it is imported.
