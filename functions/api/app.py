@@ -15,13 +15,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from browser_tasks.errors import (
     BrowserTasksError,
+    RequestInvalid,
     ServiceUnavailable,
     TaskNotFound,
     TaskStartFailed,
     Unauthorized,
 )
 from observability import logger, metrics, tracer
-from routes import account, tasks
+from routes import account, tasks, uploads
 from routes.auth import require_api_key
 
 API_PREFIX = "/api/v1"
@@ -30,6 +31,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.use(middlewares=[require_api_key])
 app.include_router(account.router, prefix=API_PREFIX)
 app.include_router(tasks.router, prefix=API_PREFIX)
+app.include_router(uploads.router, prefix=API_PREFIX)
 
 HTTP_STATUS_BY_ERROR: dict[type[BrowserTasksError], HTTPStatus] = {
     Unauthorized: HTTPStatus.UNAUTHORIZED,
@@ -63,6 +65,12 @@ def validation_failed(error: RequestValidationError) -> Response[str]:
         }
         for e in error.errors()
     ]
+    return detail_response(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
+
+
+@app.exception_handler(RequestInvalid)
+def request_invalid(error: RequestInvalid) -> Response[str]:
+    detail = [{"loc": loc, "msg": msg, "type": kind} for loc, msg, kind in error.problems]
     return detail_response(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
 
 

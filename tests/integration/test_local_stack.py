@@ -61,8 +61,27 @@ def _aws(stack: LocalStackProcess, service: str) -> object:
     )
 
 
+def _upload_reading_list(stack: LocalStackProcess) -> None:
+    """The v1 flow for included_file_names: presigned URL, then PUT the file there."""
+    presigned = requests.post(
+        f"{stack.api_url}/uploads/presigned-url",
+        json={"file_name": "reading-list.csv", "content_type": "text/csv"},
+        headers={"Authorization": f"Bearer {ALICE_KEY}"},
+        timeout=30,
+    )
+    assert presigned.status_code == 200, presigned.text
+    put = requests.put(
+        presigned.json()["upload_url"],
+        data=b"title,url\nShow HN,https://news.ycombinator.com/\n",
+        headers={"Content-Type": "text/csv"},
+        timeout=30,
+    )
+    assert put.status_code == 200
+
+
 def test_v1_example_payload_is_accepted_and_tracked(stack: LocalStackProcess) -> None:
     headers = {"Authorization": f"Bearer {ALICE_KEY}", "Content-Type": "application/json"}
+    _upload_reading_list(stack)
 
     response = requests.request(
         "POST", f"{stack.api_url}/run-task", json=V1_EXAMPLE_PAYLOAD, headers=headers, timeout=30
@@ -125,6 +144,7 @@ def test_canary_appears_in_no_store_and_no_log_line(
     stack: LocalStackProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     headers = {"Authorization": f"Bearer {ALICE_KEY}"}
+    _upload_reading_list(stack)
     response = requests.post(
         f"{stack.api_url}/run-task", json=V1_EXAMPLE_PAYLOAD, headers=headers, timeout=30
     )

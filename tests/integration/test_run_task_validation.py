@@ -390,7 +390,7 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
         {"metadata": {("k" * 99) + str(i): "v" * 1000 for i in range(10)}},
     ),
     ("every model", {"llm_model": "claude-sonnet-4-20250514"}),
-    ("files", {"included_file_names": ["report.pdf", "data (1).csv"]}),
+    ("no files", {"included_file_names": []}),
     ("profile", {"browser_profile_id": "profile_123"}),
 ]
 

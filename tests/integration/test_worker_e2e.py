@@ -280,11 +280,20 @@ def _available_path(request: dict[str, Any], name: str) -> str:
 
 def test_an_uploaded_file_is_offered_to_the_agent_and_reaches_the_form(fresh: World) -> None:
     content = secrets.token_hex(64).encode()
-    bucket = next(
-        b["Name"] for b in fresh.aws("s3").list_buckets()["Buckets"] if "mediabucket" in b["Name"]
+    presigned = requests.post(
+        f"{fresh.stack.api_url}/uploads/presigned-url",
+        json={"file_name": "notes.txt", "content_type": "text/plain"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=30,
     )
-    # The upload a caller makes through the presigned URL: the owner's uploads prefix.
-    fresh.aws("s3").put_object(Bucket=bucket, Key="uploads/local/notes.txt", Body=content)
+    assert presigned.status_code == 200
+    put = requests.put(
+        presigned.json()["upload_url"],
+        data=content,
+        headers={"Content-Type": "text/plain"},
+        timeout=30,
+    )
+    assert put.status_code == 200
 
     def script(request: dict[str, Any], step: int) -> list[dict[str, Any]]:
         if step == 1:

@@ -34,3 +34,12 @@ class TaskStartFailed(BrowserTasksError):
     def __init__(self, task_id: str, reason: str) -> None:
         super().__init__(f"Task {task_id} could not be started and was marked failed: {reason}")
         self.task_id = task_id
+
+
+class RequestInvalid(BrowserTasksError):
+    """Input that passed the model but not a rule that needs stored data (e.g. an upload that
+    does not exist). Answered like any validation error: 422 with loc, msg and type."""
+
+    def __init__(self, problems: list[tuple[list[str | int], str, str]]) -> None:
+        super().__init__("; ".join(msg for _, msg, _ in problems))
+        self.problems = problems

@@ -6,9 +6,11 @@ from functools import lru_cache
 from browser_tasks.adapters.dynamodb_api_keys import DynamoApiKeyRepository
 from browser_tasks.adapters.dynamodb_tasks import DynamoTaskRepository
 from browser_tasks.adapters.kms_cipher import KmsSecretsCipher
+from browser_tasks.adapters.s3_media import S3UploadStore
 from browser_tasks.adapters.stepfunctions_workflow import StepFunctionsWorkflow
 from browser_tasks.domain.api_keys import ApiKeyService
 from browser_tasks.domain.tasks import TaskService
+from browser_tasks.domain.uploads import UploadService
 from browser_tasks.settings import get_settings
 
 
@@ -23,9 +25,15 @@ def task_service() -> TaskService:
         tasks=DynamoTaskRepository(settings.tasks_table),
         cipher=KmsSecretsCipher(settings.secrets_key_arn),
         workflow=StepFunctionsWorkflow(settings.state_machine_arn),
+        uploads=upload_service(),
         clock=utc_now,
         time_limit_seconds=settings.task_time_limit_seconds,
     )
+
+
+@lru_cache(maxsize=1)
+def upload_service() -> UploadService:
+    return UploadService(store=S3UploadStore(get_settings().media_bucket))
 
 
 @lru_cache(maxsize=1)
@@ -39,5 +47,6 @@ def reset_services() -> None:
 
     get_settings.cache_clear()
     task_service.cache_clear()
+    upload_service.cache_clear()
     api_key_service.cache_clear()
     reset_clients()

@@ -1,7 +1,9 @@
 """The media bucket: uploads, screenshots, GIFs and output files, under the owner's prefix."""
 
+from botocore.exceptions import ClientError
+
 from browser_tasks.adapters import aws_clients
-from browser_tasks.adapters.errors import aws_call
+from browser_tasks.adapters.errors import aws_call, error_code
 
 
 def upload_key(owner: str, file_name: str) -> str:
@@ -35,3 +37,34 @@ class S3MediaStore:
 
     def output_file_key(self, owner: str, task_id: str, file_name: str) -> str:
         return f"{task_prefix(owner, task_id)}files/{file_name}"
+
+
+class S3UploadStore:
+    """Callers' uploads under ``uploads/<owner>/`` of the media bucket."""
+
+    def __init__(self, bucket: str) -> None:
+        self._bucket = bucket
+
+    def presign_put(self, owner: str, file_name: str, content_type: str, seconds: int) -> str:
+        with aws_call("Signing the upload URL"):
+            return aws_clients.s3().generate_presigned_url(
+                "put_object",
+                Params={
+                    "Bucket": self._bucket,
+                    "Key": upload_key(owner, file_name),
+                    "ContentType": content_type,
+                },
+                ExpiresIn=seconds,
+            )
+
+    def size_of(self, owner: str, file_name: str) -> int | None:
+        with aws_call("Checking an upload"):
+            try:
+                head = aws_clients.s3().head_object(
+                    Bucket=self._bucket, Key=upload_key(owner, file_name)
+                )
+            except ClientError as error:
+                if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+        return int(head["ContentLength"])

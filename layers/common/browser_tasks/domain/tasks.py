@@ -7,6 +7,7 @@ from datetime import datetime
 
 from browser_tasks.domain.ids import new_task_id
 from browser_tasks.domain.ports import SecretsCipher, TaskRepository, WorkflowStarter
+from browser_tasks.domain.uploads import UploadService
 from browser_tasks.errors import ServiceUnavailable, TaskNotFound, TaskStartFailed
 from browser_tasks.models.run_task import RunTaskRequest
 from browser_tasks.models.task import TaskRecord, TaskStatus, utc_timestamp
@@ -22,6 +23,7 @@ class TaskService:
     tasks: TaskRepository
     cipher: SecretsCipher
     workflow: WorkflowStarter
+    uploads: UploadService
     clock: Callable[[], datetime]
     time_limit_seconds: int
 
@@ -30,11 +32,15 @@ class TaskService:
 
         Raises
         ------
+        RequestInvalid
+            A named file was never uploaded by this owner, or the size limits do not hold.
         ServiceUnavailable
             KMS or DynamoDB failed before anything was stored.
         TaskStartFailed
             The task was stored but its execution did not start; it is now ``failed``.
         """
+        if request.included_file_names:
+            self.uploads.check_included(owner, list(request.included_file_names))
         now = self.clock()
         task_id = new_task_id(now)
         ciphertext = None
