@@ -34,8 +34,8 @@ class TaskOutcome(BaseModel):
     browser_data_key: str | None = None
 
 
-class TaskRecord(BaseModel):
-    """One item of the tasks table.
+class TaskRecord(TaskOutcome):
+    """One item of the tasks table: the request, the lifecycle, and the outcome it inherits.
 
     ``settings`` holds every run-task field but the task text, secrets and metadata;
     ``secrets_ciphertext`` is the KMS envelope of the secrets, bound to ``{task_id, owner}``.
@@ -56,14 +56,6 @@ class TaskRecord(BaseModel):
     finished_at: str | None = None
     failure_reason: str | None = None
     steps_count: int = 0
-    # Written by the worker (redacted) when the agent ends.
-    output: str | None = None
-    structured_output: str | None = None
-    is_success: bool | None = None
-    errors: list[str] = []
-    output_files: list[str] = []
-    gif_key: str | None = None
-    browser_data_key: str | None = None
     notes: list[str] = []
 
 
