@@ -21,6 +21,7 @@ import boto3
 import pytest
 
 from browser_tasks.adapters.kms_cipher import KmsSecretsCipher
+from tests.bench import quiet_powertools
 from tests.conftest import ALICE_KEY
 from tests.support import in_process_stack
 
@@ -63,15 +64,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     calls = parser.parse_args().calls
     with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        quiet_powertools(monkeypatch)
         with in_process_stack(monkeypatch) as stack:
 
             def run_task(_: int) -> None:

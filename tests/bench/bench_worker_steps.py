@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from tests.bench import quiet_powertools
+
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "false")
 os.environ.setdefault("BROWSER_USE_VERSION_CHECK", "false")
 
@@ -199,14 +201,7 @@ def main() -> None:
     bare_mem: list[float] = []
     ours_mem: list[float] = []
     with ScriptedLLM() as llm, TestSite() as site, pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }.items():
-            monkeypatch.setenv(name, value)
+        quiet_powertools(monkeypatch)
         with in_process_stack(monkeypatch) as stack:
             import tempfile
 

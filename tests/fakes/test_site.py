@@ -36,6 +36,21 @@ PRODUCTS: list[dict[str, Any]] = [
     {"name": "Gadget", "price": 24.5},
     {"name": "Gizmo", "price": 105.0},
 ]
+# A JSON Schema describing /products, as a caller would ask for it.
+PRODUCTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "products": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+                "required": ["name", "price"],
+            },
+        }
+    },
+    "required": ["products"],
+}
 
 REPORT_CSV = b"region,revenue\nnorth,1200\nsouth,950\n"
 

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 
 from tests.fakes import ScriptedLLM, TestSite, latest_user_text
-from tests.fakes.test_site import PRODUCTS, REPORT_CSV
+from tests.fakes.test_site import PRODUCTS, PRODUCTS_SCHEMA, REPORT_CSV
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,20 +27,6 @@ if TYPE_CHECKING:
     from browser_use.agent.views import AgentHistoryList
 
 CHROMIUM = "/usr/lib/chromium/chromium"
-PRODUCTS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "products": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
-                "required": ["name", "price"],
-            },
-        }
-    },
-    "required": ["products"],
-}
 
 
 @pytest.fixture(autouse=True)

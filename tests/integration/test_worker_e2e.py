@@ -19,30 +19,16 @@ import requests
 
 from tests.fakes import ScriptedLLM, TestSite, latest_user_text
 from tests.fakes.recording_proxy import RecordingProxy
-from tests.fakes.test_site import PRODUCTS
+from tests.fakes.test_site import PRODUCTS, PRODUCTS_SCHEMA
 from tests.local_stack_process import LocalStackProcess, local_stack_process
 from tests.support import every_stored_text
 
 API_KEY = "bt_local_test_worker_key_0123456789"
 PROXY_PASSWORD = "proxy-pass-7d1e"
-PRODUCTS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "products": {
-            "type": "array",
-            "minItems": 3,
-            "items": {
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
-                "required": ["name", "price"],
-            },
-        }
-    },
-    "required": ["products"],
-}
-
-# What the agent asks its extraction model for: the caller's shape without the caller's limits.
-EXTRACTION_SCHEMA = json.loads(json.dumps(PRODUCTS_SCHEMA).replace('"minItems": 3, ', ""))
+# The caller's schema asks for at least three products; the agent's extraction does not.
+CALLER_SCHEMA: dict[str, Any] = json.loads(
+    json.dumps(PRODUCTS_SCHEMA).replace('"type": "array"', '"type": "array", "minItems": 3')
+)
 
 
 @dataclass
@@ -152,7 +138,7 @@ def fresh(world: World) -> World:
 def _extract_then_done(products: Any = None) -> Any:
     def script(request: dict[str, Any], step: int) -> list[dict[str, Any]]:
         if step == 1:
-            return [{"extract": {"query": "all products", "output_schema": EXTRACTION_SCHEMA}}]
+            return [{"extract": {"query": "all products", "output_schema": PRODUCTS_SCHEMA}}]
         if products is not None:
             return [{"done": {"data": {"products": products}, "success": True}}]
         history = latest_user_text(request)
@@ -169,7 +155,7 @@ def test_structured_task_finishes_with_steps_screenshots_and_output(fresh: World
     task_id = fresh.submit(
         {
             "task": f"List the products on {fresh.site.url('/products')}",
-            "structured_output_json": json.dumps(PRODUCTS_SCHEMA),
+            "structured_output_json": json.dumps(CALLER_SCHEMA),
             "allowed_domains": ["127.0.0.1"],
             "metadata": {"suite": "e2e"},
         }
@@ -203,7 +189,7 @@ def test_output_that_breaks_the_callers_schema_fails_the_task_with_the_reason(
     task_id = fresh.submit(
         {
             "task": f"List the products on {fresh.site.url('/products')}",
-            "structured_output_json": json.dumps(PRODUCTS_SCHEMA),
+            "structured_output_json": json.dumps(CALLER_SCHEMA),
         }
     )
 
