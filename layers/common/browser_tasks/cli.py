@@ -85,23 +85,44 @@ def _run_local(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.demo:
-        _demo(stack.api_url, stack.api_key)
+        threading.Thread(
+            target=_demo, args=(stack.api_url, stack.api_key, args.owner), daemon=True
+        ).start()
     stopping.wait()
     print("stopping", flush=True)
     stack.stop()
     return 0
 
 
-def _demo(api_url: str, api_key: str) -> None:
+def _demo(api_url: str, api_key: str, owner: str) -> None:
+    """Submit the sample task over HTTP, then follow it to its end and say how it ended."""
+    import time
+
     import requests
+
+    from browser_tasks.services import task_service
 
     headers = {"Authorization": f"Bearer {api_key}"}
     response = requests.post(f"{api_url}/run-task", json=DEMO_TASK, headers=headers, timeout=30)
     print(f"POST /run-task → {response.status_code} {response.text}", flush=True)
-    if response.ok:
-        task_id = response.json()["id"]
-        status = requests.get(f"{api_url}/task/{task_id}/status", headers=headers, timeout=30)
-        print(f"GET /task/{task_id}/status → {status.text}", flush=True)
+    if not response.ok:
+        return
+    task_id = response.json()["id"]
+    status, deadline = "", time.monotonic() + 300
+    while status not in ("finished", "failed", "stopped") and time.monotonic() < deadline:
+        current = requests.get(f"{api_url}/task/{task_id}/status", headers=headers, timeout=30)
+        if current.json() != status:
+            status = current.json()
+            print(f"GET /task/{task_id}/status → {current.text}", flush=True)
+        time.sleep(0.5)
+    record = task_service().get(owner, task_id)
+    if record.failure_reason:
+        print(f"  failed because: {record.failure_reason}", flush=True)
+        if "API_KEY" in record.failure_reason:
+            print("  (set OPENAI_API_KEY, or OPENAI_BASE_URL for any OpenAI-compatible server,")
+            print("   before `browser-tasks local`)", flush=True)
+    if record.output:
+        print(f"  output: {record.output}", flush=True)
 
 
 def _create_key(owner: str, stack_name: str) -> int:

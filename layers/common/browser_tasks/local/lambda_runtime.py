@@ -153,6 +153,9 @@ class ContainerFunction:
                     "LOCAL_FUNCTION_SPEC": _spec_json(self.spec),
                 },
                 text=True,
+                # Its own session: Ctrl-C in the terminal stops the stack, and the stack stops
+                # its containers (which also end by themselves when their stdin closes).
+                start_new_session=True,
             )
         return self._process
 
