@@ -167,6 +167,7 @@ def test_structured_task_finishes_with_steps_screenshots_and_output(fresh: World
     assert json.loads(item["structured_output"]) == {"products": PRODUCTS}
     assert item["is_success"] is True
     assert item["steps_count"] == 2
+    assert item["cost_cents"] == 1 + 2 * 3  # start fee + 2 steps on gpt-4.1
     steps = sorted(fresh.steps(task_id), key=lambda s: s["step"])
     assert [s["step"] for s in steps] == [1, 2]
     assert all(s["metadata"] == {"suite": "e2e"} for s in steps)

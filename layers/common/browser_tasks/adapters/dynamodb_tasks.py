@@ -53,14 +53,21 @@ class DynamoTaskRepository:
                 raise
         return True
 
-    def record_progress(self, task_id: str, steps_count: int, updated_at: str) -> None:
-        """The number of steps recorded so far (set, not added: a replayed step is no-op)."""
+    def record_progress(
+        self, task_id: str, steps_count: int, cost_cents: int, updated_at: str
+    ) -> None:
+        """Steps recorded so far and what they cost (set, not added: a replayed step is a
+        no-op)."""
         with aws_call("Recording progress"):
             aws_clients.dynamodb().update_item(
                 TableName=self._table,
                 Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET steps_count = :n, updated_at = :t",
-                ExpressionAttributeValues={":n": {"N": str(steps_count)}, ":t": {"S": updated_at}},
+                UpdateExpression="SET steps_count = :n, cost_cents = :c, updated_at = :t",
+                ExpressionAttributeValues={
+                    ":n": {"N": str(steps_count)},
+                    ":c": {"N": str(cost_cents)},
+                    ":t": {"S": updated_at},
+                },
             )
 
     def record_outcome(self, task_id: str, outcome: TaskOutcome, updated_at: str) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from browser_tasks.domain.ids import new_task_id
 from browser_tasks.domain.ports import SecretsCipher, TaskRepository, WorkflowStarter
+from browser_tasks.domain.pricing import task_cost_cents
 from browser_tasks.domain.uploads import UploadService
 from browser_tasks.errors import ServiceUnavailable, TaskNotFound, TaskStartFailed
 from browser_tasks.models.run_task import RunTaskRequest
@@ -57,6 +58,7 @@ class TaskService:
             settings=request.settings_without_secrets(),
             metadata=request.metadata or {},
             secrets_ciphertext=ciphertext,
+            cost_cents=task_cost_cents(request.llm_model, 0),
         )
         self.tasks.create(record)
         try:

@@ -56,6 +56,7 @@ class TaskRecord(TaskOutcome):
     finished_at: str | None = None
     failure_reason: str | None = None
     steps_count: int = 0
+    cost_cents: int = 0
     notes: list[str] = []
 
 
