@@ -15,5 +15,5 @@ STEP_PRICE_CENTS: dict[str, int] = {
 
 
 def task_cost_cents(llm_model: str, steps: int) -> int:
-    """e.g. 10 steps on gpt-4.1: 1 + 10 × 3 = 31 cents ($0.31, v1's own example)."""
+    """e.g. 10 steps on gpt-4.1: 1 + 10 * 3 = 31 cents ($0.31, v1's own example)."""
     return START_FEE_CENTS + steps * STEP_PRICE_CENTS[llm_model]
