@@ -76,9 +76,13 @@ async def task_browser(
     """A started browser session for the task; the browser and the proxy end with the block."""
     async with AsyncExitStack() as stack:
         proxy_port = None
-        if plan.upstream_proxy:
+        if plan.upstream_proxy or settings.block_private_networks:
             proxy = await stack.enter_async_context(
-                AllowlistProxy(plan.allowed_domains, upstream=plan.upstream_proxy)
+                AllowlistProxy(
+                    plan.allowed_domains,
+                    upstream=plan.upstream_proxy,
+                    refuse_private_addresses=settings.block_private_networks,
+                )
             )
             proxy_port = proxy.port
         egress = egress_chromium_args(plan.allowed_domains, proxy_port)

@@ -30,6 +30,10 @@ class WorkerSettings(BaseSettings):
     proxy_urls: dict[str, str] = {}  # local only; in AWS they are operator secrets
     # EasyList-format rules for use_adblock; baked into the image at build time.
     adblock_rules_path: str | None = None
+    # In Lambda: every request goes through the worker's proxy, which refuses targets that
+    # resolve to loopback (the Runtime API), link-local or private addresses. The local stack
+    # turns it off: its test sites live on loopback.
+    block_private_networks: bool = True
     headless: bool = True
 
     def chromium(self) -> str:

@@ -152,7 +152,12 @@ def worker_run(llm: Any, site: Any, steps: int, stack: Any) -> tuple[float, floa
     )
     runner = chunk_runner.ChunkRunner(
         ports(),
-        WorkerSettings(chrome_path=CHROMIUM, heartbeat_seconds=600, openai_base_url=llm.base_url),
+        WorkerSettings(
+            chrome_path=CHROMIUM,
+            heartbeat_seconds=600,
+            openai_base_url=llm.base_url,
+            block_private_networks=False,  # the bench's site is on loopback
+        ),
         lambda: OperatorSecrets(provider_keys={"OPENAI_API_KEY": "bench"}, proxy_urls={}),
     )
     agents: list[Any] = []

@@ -22,7 +22,11 @@ logger = logging.getLogger(__name__)
 
 # Where local differs from AWS on purpose: model keys and proxy URLs come from this process's
 # environment (OPENAI_API_KEY, PROXY_URLS, ...), not from the operator's SSM parameter.
-LOCAL_FUNCTION_ENVIRONMENT = {"OPERATOR_SECRETS_PARAMETER": ""}
+LOCAL_FUNCTION_ENVIRONMENT = {
+    "OPERATOR_SECRETS_PARAMETER": "",
+    # Local test sites and the scripted model live on loopback, which Lambda's worker refuses.
+    "BLOCK_PRIVATE_NETWORKS": "false",
+}
 
 
 @dataclass

@@ -19,8 +19,10 @@ with ``ERR_PROXY_CONNECTION_FAILED`` rather than going direct.
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import logging
 import re
+import socket
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -96,6 +98,7 @@ class ProxyCounters:
     denied: int = 0
     bad_requests: int = 0
     upstream_failures: int = 0
+    private_refused: int = 0  # passed the allowlist, but resolved to a non-public address
     denied_hosts: Counter[str] = field(default_factory=Counter)
 
 
@@ -127,6 +130,12 @@ class AllowlistProxy:
         Seconds to reach the upstream or the target and, through an upstream, to get its answer.
     idle_timeout
         Seconds a client connection may wait before sending its request.
+    refuse_private_addresses
+        Resolve each direct target and refuse it (403) if any address is loopback, link-local,
+        private, reserved or unspecified, then connect to the address that was checked (so a
+        second lookup cannot answer differently). In Lambda this keeps pages away from the
+        Runtime API on 127.0.0.1:9001 and from the VPC, even through a public name that resolves
+        to such an address, which hostname rules cannot see.
     """
 
     def __init__(
@@ -138,6 +147,7 @@ class AllowlistProxy:
         port: int = 0,
         connect_timeout: float = 15.0,
         idle_timeout: float = 300.0,
+        refuse_private_addresses: bool = False,
     ) -> None:
         self._allowlist = (
             None if allowed_hosts is None else HostAllowlist.from_patterns(allowed_hosts)
@@ -146,6 +156,7 @@ class AllowlistProxy:
         self._listen = (host, port)
         self._connect_timeout = connect_timeout
         self._idle_timeout = idle_timeout
+        self._refuse_private = refuse_private_addresses
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -254,6 +265,8 @@ class AllowlistProxy:
             if self._upstream
             else (destination.host.strip("[]"), destination.port)
         )
+        if self._refuse_private and not self._upstream:
+            host = await self._public_address(host, port)
         try:
             return await asyncio.wait_for(
                 asyncio.open_connection(host, port, limit=MAX_HEAD_BYTES), self._connect_timeout
@@ -262,6 +275,24 @@ class AllowlistProxy:
             raise _Refused(504, f"timed out connecting to {host}:{port}") from error
         except OSError as error:
             raise _Refused(502, f"cannot connect to {host}:{port}: {error}") from error
+
+    async def _public_address(self, host: str, port: int) -> str:
+        """The first address ``host`` resolves to, if every one of them is public."""
+        try:
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                self._connect_timeout,
+            )
+        except (OSError, TimeoutError) as error:
+            raise _Refused(502, f"cannot resolve {host}: {error}") from error
+        addresses = [str(info[4][0]) for info in infos]
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            if not (mapped or ip).is_global:
+                self.counters.private_refused += 1
+                raise _Refused(403, f"{host} resolves to a non-public address")
+        return addresses[0]
 
     async def _tunnel(
         self, destination: _Target, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
