@@ -272,7 +272,13 @@ REJECTED: list[tuple[str, dict[str, Any], list[Any], str]] = [
         "browser_profile_id empty",
         {"browser_profile_id": ""},
         ["body", "browser_profile_id"],
-        "string_too_short",
+        "string_pattern_mismatch",
+    ),
+    (
+        "browser_profile_id path",
+        {"browser_profile_id": "../bob/profile"},
+        ["body", "browser_profile_id"],
+        "string_pattern_mismatch",
     ),
     ("unknown field", {"max_steps": 5}, ["body", "max_steps"], "extra_forbidden"),
 ]

@@ -158,9 +158,10 @@ class RunTaskRequest(BaseModel):
     metadata: dict[MetadataKey, MetadataValue] | None = Field(
         default=None, max_length=MAX_METADATA_PAIRS
     )
-    browser_profile_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = (
-        None
-    )
+    # Becomes part of a storage key: letters, digits, '_' and '-' only.
+    browser_profile_id: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")] | None
+    ) = None
 
     def settings_without_secrets(self) -> dict[str, Any]:
         """Every field but ``task``, ``secrets`` and ``metadata``: what the task item stores."""
