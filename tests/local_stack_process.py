@@ -14,6 +14,21 @@ from dataclasses import dataclass, field
 from tests.conftest import PROJECT_ROOT
 
 READY_TIMEOUT_SECONDS = 60
+OPERATOR_VARIABLES = frozenset(
+    {
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "GOOGLE_API_KEY",
+        "GEMINI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "PROXY_URLS",
+        "ADBLOCK_RULES_PATH",
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+    }
+)
 
 
 def free_port() -> int:
@@ -50,8 +65,10 @@ def local_stack_process(
     api_key: str, extra_env: dict[str, str] | None = None
 ) -> Iterator[LocalStackProcess]:
     port, aws_port = free_port(), free_port()
+    # No test may reach a real model provider or proxy: the developer's own keys stay out.
+    inherited = {k: v for k, v in os.environ.items() if k not in OPERATOR_VARIABLES}
     env = {
-        **os.environ,
+        **inherited,
         "BROWSER_TASKS_API_KEY": api_key,
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),

@@ -137,7 +137,9 @@ def test_moves_past_created_on_the_executing_state_machine(stack: LocalStackProc
             f"{stack.api_url}/task/{task_id}/status", headers=headers, timeout=30
         ).json()
 
-    assert status == "running"
+    # The state machine took it (running), and with no model key in this stack the worker may
+    # already have failed it; either way it left "created".
+    assert status in ("running", "failed")
 
 
 def test_canary_appears_in_no_store_and_no_log_line(
