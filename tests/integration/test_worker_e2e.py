@@ -464,3 +464,28 @@ def test_without_allowed_domains_the_escape_page_does_reach_the_other_host(fresh
     assert fresh.wait_until_ended(task_id) == "finished"
     reached = {hit.path.split("?")[0] for hit in fresh.elsewhere.hits}
     assert len(reached) >= 8, reached
+
+
+def test_a_secret_scoped_to_another_domain_is_not_typed_here(fresh: World) -> None:
+    canary = f"canary-{secrets.token_hex(8)}"
+    fresh.llm.set_script(
+        [
+            [{"navigate": {"url": fresh.site.url("/login")}}],
+            [
+                {"input": {"field": "username", "text": "alice"}},
+                {"input": {"field": "password", "text": "<secret>bank_pin</secret>"}},
+                {"click": {"text": "Submit"}},
+            ],
+            [{"done": {"text": "Tried", "success": True}}],
+        ]
+    )
+
+    task_id = fresh.submit(
+        {"task": "Log in", "secrets": {"https://*.bank.example": {"bank_pin": canary}}}
+    )
+
+    assert fresh.wait_until_ended(task_id) == "finished"
+    # The page is not the secret's domain: the value never reaches it.
+    assert all(canary not in json.dumps(login) for login in fresh.site.logins)
+    assert all(canary not in hit.body.decode(errors="replace") for hit in fresh.site.hits)
+    assert canary not in fresh.stack.log
