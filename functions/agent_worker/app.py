@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
-from browser_tasks.models.work import AwaitResumeMessage, WorkMessage
+from browser_tasks.models.work import AwaitResumeMessage, ChunkResult, WorkMessage
 from chunk_runner import ChunkFailed, ChunkRunner
 from worker_settings import get_operator_secrets, get_worker_settings
 from worker_wiring import ports
@@ -37,6 +37,10 @@ def record_handler(record: SQSRecord) -> None:
     message = _messages.validate_json(record.body)
     if isinstance(message, AwaitResumeMessage):
         ports().tasks.store_resume_token(message.task_id, message.task_token)
+        # A stop that came before the token was stored could not answer it: answer it now.
+        if ports().tasks.stop_requested(message.task_id):
+            stopped = ChunkResult(state="stopped", steps=0, elapsed_seconds=0)
+            ports().callbacks.succeed(message.task_token, stopped)
         return
     logger.append_keys(task_id=message.task_id, chunk=message.chunk, attempt=message.attempt)
     runner = ChunkRunner(ports(), get_worker_settings(), get_operator_secrets)

@@ -92,8 +92,8 @@ class ChunkRunner:
         task = await asyncio.to_thread(self._ports.tasks.get, message.task_id)
         if task is None or task.owner != message.owner:
             return ChunkResult(state="failed", steps=0, elapsed_seconds=0, error="Task not found")
-        if task.status.is_terminal:
-            state = "stopped" if task.status is TaskStatus.STOPPED else "done"
+        if task.status.is_terminal or task.stop_requested:
+            state = "done" if task.status is TaskStatus.FINISHED else "stopped"
             return ChunkResult(state=state, steps=0, elapsed_seconds=0)
         try:
             secrets = self._secrets(task)
@@ -150,11 +150,14 @@ class ChunkRunner:
         )
         gif_path = workdir / "task.gif"
         deadline = started + message.seconds_remaining
+        stop_asked = False
 
         async def end_step(agent: Any) -> None:
+            nonlocal stop_asked
             await recorder.on_step_end(agent)
-            if time.monotonic() >= deadline:
-                agent.stop()  # the state machine will see the time limit reached
+            stop_asked = await asyncio.to_thread(self._ports.tasks.stop_requested, task.task_id)
+            if stop_asked or time.monotonic() >= deadline:
+                agent.stop()  # for time, the state machine will see the limit reached
 
         profile_id = settings.get("browser_profile_id")
         async with task_browser(plan, settings, workdir, self._settings) as session:
@@ -190,7 +193,7 @@ class ChunkRunner:
             and agent.state.consecutive_failures >= agent.settings.max_failures
         )
         outcome, error = self._outcome(history, schema, redactor, gave_up)
-        if history.is_done() or error:
+        if history.is_done() or error or stop_asked:
             outcome = outcome.model_copy(
                 update={
                     "output_files": await asyncio.to_thread(
@@ -209,7 +212,7 @@ class ChunkRunner:
             return ChunkResult(
                 state="failed", steps=recorder.count, elapsed_seconds=elapsed, error=error
             )
-        state = "done" if history.is_done() else "continue"
+        state = "done" if history.is_done() else "stopped" if stop_asked else "continue"
         return ChunkResult(state=state, steps=recorder.count, elapsed_seconds=elapsed)
 
     def _outcome(

@@ -17,6 +17,7 @@ from browser_tasks.errors import (
     BrowserTasksError,
     RequestInvalid,
     ServiceUnavailable,
+    TaskConflict,
     TaskNotFound,
     TaskStartFailed,
     Unauthorized,
@@ -36,6 +37,7 @@ app.include_router(uploads.router, prefix=API_PREFIX)
 HTTP_STATUS_BY_ERROR: dict[type[BrowserTasksError], HTTPStatus] = {
     Unauthorized: HTTPStatus.UNAUTHORIZED,
     TaskNotFound: HTTPStatus.NOT_FOUND,
+    TaskConflict: HTTPStatus.CONFLICT,
     ServiceUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     TaskStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
 }

@@ -489,3 +489,40 @@ def test_a_secret_scoped_to_another_domain_is_not_typed_here(fresh: World) -> No
     assert all(canary not in json.dumps(login) for login in fresh.site.logins)
     assert all(canary not in hit.body.decode(errors="replace") for hit in fresh.site.hits)
     assert canary not in fresh.stack.log
+
+
+def test_stop_task_ends_a_running_task_after_its_current_step(fresh: World) -> None:
+    # Given a task that would take 20 steps of a second each
+    fresh.llm.set_script(
+        [[{"navigate": {"url": fresh.site.url("/page?title=Long")}}]]
+        + [[{"wait": {"seconds": 1}}] for _ in range(19)]
+        + [[{"done": {"text": "never reached", "success": True}}]]
+    )
+    task_id = fresh.submit({"task": "A long task", "use_adblock": False})
+    deadline = time.monotonic() + 60
+    while fresh.task_item(task_id).get("steps_count", 0) < 2:
+        assert time.monotonic() < deadline, "the task never took two steps"
+        time.sleep(0.2)
+
+    # When the caller stops it
+    response = requests.put(
+        f"{fresh.stack.api_url}/stop-task",
+        params={"task_id": task_id},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=30,
+    )
+    steps_when_stopped = fresh.task_item(task_id)["steps_count"]
+
+    # Then it ends stopped, within a step, and stays stopped
+    assert (response.status_code, response.json()) == (200, {})
+    assert fresh.wait_until_ended(task_id, timeout=60) == "stopped"
+    item = fresh.task_item(task_id)
+    assert steps_when_stopped <= item["steps_count"] <= steps_when_stopped + 1
+    assert len(fresh.steps(task_id)) == item["steps_count"]
+    again = requests.put(
+        f"{fresh.stack.api_url}/stop-task",
+        params={"task_id": task_id},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=30,
+    )
+    assert again.status_code == 409

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
 from browser_tasks.models.run_task import RunTaskRequest
@@ -31,3 +31,10 @@ def task_status(task_id: Annotated[str, Path(max_length=64)]) -> Response[str]:
     return Response(
         status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(status.value)
     )
+
+
+@router.put("/stop-task")
+def stop_task(task_id: Annotated[str, Query(min_length=1, max_length=64)]) -> dict[str, str]:
+    """Stop for good: at once if it has not started, after the current step if it runs."""
+    task_service().stop(current_owner(router), task_id)
+    return {}

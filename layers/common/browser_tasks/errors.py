@@ -43,3 +43,7 @@ class RequestInvalid(BrowserTasksError):
     def __init__(self, problems: list[tuple[list[str | int], str, str]]) -> None:
         super().__init__("; ".join(msg for _, msg, _ in problems))
         self.problems = problems
+
+
+class TaskConflict(BrowserTasksError):
+    """The task's state does not allow the request (e.g. stopping a finished task)."""

@@ -1,5 +1,7 @@
 """Tasks table: one item per task, keyed by ``task_id``."""
 
+from typing import Any
+
 from botocore.exceptions import ClientError
 
 from browser_tasks.adapters import aws_clients
@@ -32,26 +34,17 @@ class DynamoTaskRepository:
     def mark_failed(
         self, task_id: str, reason: str, *, finished_at: str, expected: TaskStatus
     ) -> bool:
-        with aws_call("Marking the task failed"):
-            try:
-                aws_clients.dynamodb().update_item(
-                    TableName=self._table,
-                    Key={"task_id": {"S": task_id}},
-                    UpdateExpression="SET #s = :failed, failure_reason = :r, finished_at = :t",
-                    ConditionExpression="#s = :expected",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":failed": {"S": TaskStatus.FAILED.value},
-                        ":expected": {"S": expected.value},
-                        ":r": {"S": reason},
-                        ":t": {"S": finished_at},
-                    },
-                )
-            except ClientError as error:
-                if error_code(error) == "ConditionalCheckFailedException":
-                    return False
-                raise
-        return True
+        return self._conditional_update(
+            task_id,
+            "SET #s = :failed, failure_reason = :r, finished_at = :t",
+            "#s = :expected",
+            {
+                ":failed": {"S": TaskStatus.FAILED.value},
+                ":expected": {"S": expected.value},
+                ":r": {"S": reason},
+                ":t": {"S": finished_at},
+            },
+        )
 
     def record_progress(
         self, task_id: str, steps_count: int, cost_cents: int, updated_at: str
@@ -110,3 +103,59 @@ class DynamoTaskRepository:
                 UpdateExpression="SET resume_token = :t",
                 ExpressionAttributeValues={":t": {"S": task_token}},
             )
+
+    def mark_stopped_if_created(self, task_id: str, finished_at: str) -> bool:
+        return self._conditional_update(
+            task_id,
+            "SET #s = :stopped, finished_at = :t, updated_at = :t",
+            "#s = :created",
+            {":stopped": {"S": "stopped"}, ":created": {"S": "created"}, ":t": {"S": finished_at}},
+        )
+
+    def request_stop(self, task_id: str) -> bool:
+        return self._conditional_update(
+            task_id,
+            "SET stop_requested = :yes",
+            "#s IN (:running, :paused, :created)",
+            {
+                ":yes": {"BOOL": True},
+                ":running": {"S": "running"},
+                ":paused": {"S": "paused"},
+                ":created": {"S": "created"},
+            },
+        )
+
+    def stop_requested(self, task_id: str) -> bool:
+        """Read after every step by the worker: one small consistent read."""
+        with aws_call("Checking for a stop"):
+            item = (
+                aws_clients.dynamodb()
+                .get_item(
+                    TableName=self._table,
+                    Key={"task_id": {"S": task_id}},
+                    ProjectionExpression="stop_requested",
+                    ConsistentRead=True,
+                )
+                .get("Item", {})
+            )
+        return bool(item.get("stop_requested", {}).get("BOOL", False))
+
+    def _conditional_update(
+        self, task_id: str, update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        """Apply ``update`` if ``condition`` holds (``#s`` is the status); False if not."""
+        with aws_call("Updating the task"):
+            try:
+                aws_clients.dynamodb().update_item(
+                    TableName=self._table,
+                    Key={"task_id": {"S": task_id}},
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#s": "status"} if "#s" in update + condition else {},
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True

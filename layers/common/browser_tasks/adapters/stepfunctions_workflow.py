@@ -18,3 +18,9 @@ class StepFunctionsWorkflow:
                 stateMachineArn=self._arn, name=execution_name, input=json.dumps(execution_input)
             )
         return response["executionArn"]
+
+    def answer(self, task_token: str, output: dict[str, Any]) -> None:
+        with aws_call("Answering the paused task"):
+            aws_clients.stepfunctions().send_task_success(
+                taskToken=task_token, output=json.dumps(output)
+            )

@@ -11,6 +11,12 @@ class TaskRepository(Protocol):
 
     def get(self, task_id: str) -> TaskRecord | None: ...
 
+    def mark_stopped_if_created(self, task_id: str, finished_at: str) -> bool:
+        """``created`` → ``stopped``; False if the task had already left ``created``."""
+
+    def request_stop(self, task_id: str) -> bool:
+        """Flag a running or paused task to stop; False if it is no longer either."""
+
     def mark_failed(
         self, task_id: str, reason: str, *, finished_at: str, expected: TaskStatus
     ) -> bool:
@@ -30,6 +36,9 @@ class SecretsCipher(Protocol):
     def decrypt(self, ciphertext: str, context: dict[str, str]) -> str: ...
 
 
-class WorkflowStarter(Protocol):
+class Workflow(Protocol):
     def start(self, execution_name: str, execution_input: dict[str, Any]) -> str:
         """Start the task's state machine execution; return its ARN."""
+
+    def answer(self, task_token: str, output: dict[str, Any]) -> None:
+        """Answer a waiting execution's task token (a paused task's resume token)."""

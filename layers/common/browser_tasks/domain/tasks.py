@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from browser_tasks.domain.ids import new_task_id
-from browser_tasks.domain.ports import SecretsCipher, TaskRepository, WorkflowStarter
+from browser_tasks.domain.ports import SecretsCipher, TaskRepository, Workflow
 from browser_tasks.domain.pricing import task_cost_cents
 from browser_tasks.domain.uploads import UploadService
-from browser_tasks.errors import ServiceUnavailable, TaskNotFound, TaskStartFailed
+from browser_tasks.errors import ServiceUnavailable, TaskConflict, TaskNotFound, TaskStartFailed
 from browser_tasks.models.run_task import RunTaskRequest
 from browser_tasks.models.task import TaskRecord, TaskStatus, utc_timestamp
 
@@ -23,7 +23,7 @@ def secrets_context(task_id: str, owner: str) -> dict[str, str]:
 class TaskService:
     tasks: TaskRepository
     cipher: SecretsCipher
-    workflow: WorkflowStarter
+    workflow: Workflow
     uploads: UploadService
     clock: Callable[[], datetime]
     time_limit_seconds: int
@@ -79,6 +79,25 @@ class TaskService:
         if record is None or record.owner != owner:
             raise TaskNotFound()
         return record
+
+    def stop(self, owner: str, task_id: str) -> None:
+        """Stop a task for good, whatever non-terminal state it is in.
+
+        ``created``: it is stopped at once (its execution then finds it not ``created`` and
+        ends). ``running``: the worker is asked to stop after the current step. ``paused``: the
+        waiting execution is answered ``stopped``.
+        """
+        record = self.get(owner, task_id)
+        if record.status.is_terminal:
+            raise TaskConflict(f"Task is already {record.status.value}; it cannot be stopped")
+        if record.status is TaskStatus.CREATED and self.tasks.mark_stopped_if_created(
+            task_id, utc_timestamp(self.clock())
+        ):
+            return
+        if not self.tasks.request_stop(task_id):
+            raise TaskConflict("Task ended before it could be stopped")
+        if record.status is TaskStatus.PAUSED and record.resume_token:
+            self.workflow.answer(record.resume_token, {"state": "stopped"})
 
     def _execution_input(self, record: TaskRecord, request: RunTaskRequest) -> dict[str, object]:
         # Counters the state machine carries between chunks; no request content, no secrets.

@@ -58,6 +58,10 @@ class TaskRecord(TaskOutcome):
     steps_count: int = 0
     cost_cents: int = 0
     notes: list[str] = []
+    # Control: asked by stop-task, read by the worker after every step; the paused
+    # execution's token, answered by stop-task / resume-task. Neither is ever returned.
+    stop_requested: bool = False
+    resume_token: str | None = None
 
 
 def utc_timestamp(moment: datetime) -> str:
