@@ -7,6 +7,7 @@ secret values first.
 """
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -294,15 +295,25 @@ class ChunkRunner:
         return paths
 
     def _store_output_files(self, task: TaskRecord, folder: Path, redactor: Redactor) -> list[str]:
-        stored = []
-        for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+        """Each downloaded file once. browser-use sometimes downloads a file a second time
+        itself ("report (1).csv" beside "report.csv"): one copy per distinct content is kept,
+        under the shortest name."""
+        stored: list[str] = []
+        seen: set[str] = set()
+        files = (
+            sorted(folder.glob("*"), key=lambda p: (len(p.name), p.name)) if folder.is_dir() else []
+        )
+        for path in files:
             if not path.is_file() or path.stat().st_size > MAX_OUTPUT_FILE_BYTES:
                 continue
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
             name = redactor.text(path.name)
             key = self._ports.media.output_file_key(task.owner, task.task_id, name)
-            self._ports.media.put(
-                key, redactor.bytes(path.read_bytes()), "application/octet-stream"
-            )
+            self._ports.media.put(key, redactor.bytes(data), "application/octet-stream")
             stored.append(name)
         return stored
 
