@@ -528,12 +528,7 @@ async def _relay_response_body(
         asyncio.create_task(_copy_until_eof(remote_reader, client_writer)),
         asyncio.create_task(drain_client()),
     ]
-    try:
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for pump in pumps:
-            pump.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
+    await _until_first_ends(pumps)
 
 
 async def _splice(
@@ -547,6 +542,11 @@ async def _splice(
         asyncio.create_task(_copy_until_eof(client_reader, remote_writer)),
         asyncio.create_task(_copy_until_eof(remote_reader, client_writer)),
     ]
+    await _until_first_ends(pumps)
+
+
+async def _until_first_ends(pumps: list[asyncio.Task[None]]) -> None:
+    """Wait for the first copy to end (one side closed), then end the others."""
     try:
         await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
     finally:
