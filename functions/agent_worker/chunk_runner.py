@@ -113,8 +113,6 @@ class ChunkRunner:
                 return await self._run_agent(
                     message, task, secrets, redactor, llm, workdir, started
                 )
-        except ChunkFailed:
-            raise
         except Exception as error:
             raise ChunkFailed(redactor.text(f"{type(error).__name__}: {error}")) from None
         finally:
