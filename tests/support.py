@@ -139,3 +139,23 @@ def every_stored_text() -> list[tuple[str, str]]:
             history = sfn.get_execution_history(executionArn=arn)["events"]
             found.append((f"sfn:{arn}:history", json.dumps(history, default=str)))
     return found
+
+
+def first_chunk(task_id: str, owner: str, steps: int, seconds: int) -> Any:
+    """The state machine's first RunChunk message for a task, for driving the worker directly
+    (its token is not a real one: heartbeats fail and are only logged)."""
+    from browser_tasks.models.work import RunChunkMessage
+
+    return RunChunkMessage(
+        kind="run_chunk",
+        task_id=task_id,
+        owner=owner,
+        chunk=0,
+        attempt=0,
+        task_token="not-a-real-token",
+        execution_arn="not-a-real-execution",
+        steps_done=0,
+        elapsed_seconds=0,
+        steps_remaining=steps,
+        seconds_remaining=seconds,
+    )

@@ -129,27 +129,16 @@ def bare_run(llm: Any, site: Any, steps: int, workdir: Path) -> tuple[float, flo
 
 def worker_run(llm: Any, site: Any, steps: int, stack: Any) -> tuple[float, float]:
     import chunk_runner
-    from browser_tasks.models.work import RunChunkMessage
     from worker_settings import OperatorSecrets, WorkerSettings
     from worker_wiring import ports
+
+    from tests.support import first_chunk
 
     response = stack.call(
         "POST", "/api/v1/run-task", body={"task": "Visit the pages", "max_agent_steps": steps}
     )
     task_id = response.json()["id"]
-    message = RunChunkMessage(
-        kind="run_chunk",
-        task_id=task_id,
-        owner="alice",
-        chunk=0,
-        attempt=0,
-        task_token="bench-token",
-        execution_arn="bench",
-        steps_done=0,
-        elapsed_seconds=0,
-        steps_remaining=steps,
-        seconds_remaining=3600,
-    )
+    message = first_chunk(task_id, "alice", steps, 3600)
     runner = chunk_runner.ChunkRunner(
         ports(),
         WorkerSettings(

@@ -3,13 +3,12 @@
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from browser_tasks.adapters.browser.allowlist_proxy import AllowlistProxy
 from tests.fakes import ScriptedLLM, TestSite
-from tests.support import InProcessStack, in_process_stack
+from tests.support import InProcessStack, first_chunk, in_process_stack
 
 CHROMIUM = "/usr/lib/chromium/chromium"
 
@@ -69,7 +68,6 @@ def test_a_worker_set_up_as_in_lambda_cannot_reach_a_loopback_site(
     stack: InProcessStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import chunk_runner
-    from browser_tasks.models.work import RunChunkMessage
     from worker_settings import OperatorSecrets, WorkerSettings
     from worker_wiring import ports
 
@@ -90,19 +88,7 @@ def test_a_worker_set_up_as_in_lambda_cannot_reach_a_loopback_site(
             WorkerSettings(chrome_path=CHROMIUM, openai_base_url=llm.base_url),  # Lambda's defaults
             lambda: OperatorSecrets(provider_keys={"OPENAI_API_KEY": "k"}, proxy_urls={}),
         )
-        message: Any = RunChunkMessage(
-            kind="run_chunk",
-            task_id=task_id,
-            owner="alice",
-            chunk=0,
-            attempt=0,
-            task_token="token",
-            execution_arn="arn",
-            steps_done=0,
-            elapsed_seconds=0,
-            steps_remaining=5,
-            seconds_remaining=300,
-        )
+        message = first_chunk(task_id, "alice", 5, 300)
 
         result = asyncio.run(runner.run(message))
 
