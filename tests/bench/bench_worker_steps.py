@@ -129,10 +129,9 @@ def bare_run(llm: Any, site: Any, steps: int, workdir: Path) -> tuple[float, flo
 
 def worker_run(llm: Any, site: Any, steps: int, stack: Any) -> tuple[float, float]:
     import chunk_runner
+    from tests.support import first_chunk
     from worker_settings import OperatorSecrets, WorkerSettings
     from worker_wiring import ports
-
-    from tests.support import first_chunk
 
     response = stack.call(
         "POST", "/api/v1/run-task", body={"task": "Visit the pages", "max_agent_steps": steps}
