@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
-from browser_tasks.models.work import AwaitResumeMessage, ChunkResult, WorkMessage
+from browser_tasks.models.work import AwaitResumeMessage, ResumeAnswer, WorkMessage
 from chunk_runner import ChunkFailed, ChunkRunner
 from worker_settings import get_operator_secrets, get_worker_settings
 from worker_wiring import ports
@@ -36,14 +36,26 @@ _messages: TypeAdapter[Any] = TypeAdapter(WorkMessage)
 def record_handler(record: SQSRecord) -> None:
     message = _messages.validate_json(record.body)
     if isinstance(message, AwaitResumeMessage):
-        ports().tasks.store_resume_token(message.task_id, message.task_token)
-        # A stop that came before the token was stored could not answer it: answer it now.
-        if ports().tasks.stop_requested(message.task_id):
-            stopped = ChunkResult(state="stopped", steps=0, elapsed_seconds=0)
-            ports().callbacks.succeed(message.task_token, stopped)
+        park_pause_token(message)
         return
     logger.append_keys(task_id=message.task_id, chunk=message.chunk, attempt=message.attempt)
-    runner = ChunkRunner(ports(), get_worker_settings(), get_operator_secrets)
+    if not ports().callbacks.still_waiting(message.task_token):
+        logger.info("The state machine no longer waits on this chunk: delivery dropped")
+        return
+    settings = get_worker_settings()
+    # A message seen again means the worker that had it died (killed, out of memory, past
+    # the function's timeout) before answering. Run it again from the checkpoint, but not
+    # forever: past the limit, fail the token and let the state machine count a retry.
+    deliveries = int(record.attributes.approximate_receive_count or 1)
+    if deliveries > settings.max_chunk_deliveries:
+        cause = (
+            f"The worker stopped {deliveries - 1} times while running this chunk "
+            "(killed, out of memory or past its timeout)"
+        )
+        logger.warning("Chunk keeps killing its worker", extra={"deliveries": deliveries})
+        ports().callbacks.fail(message.task_token, "WorkerCrashed", cause)
+        return
+    runner = ChunkRunner(ports(), settings, get_operator_secrets)
     try:
         result = asyncio.run(runner.run(message))
     except ChunkFailed as failure:
@@ -55,6 +67,20 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="StepsRun", unit=MetricUnit.Count, value=result.steps)
     logger.info("Chunk ended", extra={"state": result.state, "steps": result.steps})
     ports().callbacks.succeed(message.task_token, result)
+
+
+def park_pause_token(message: AwaitResumeMessage) -> None:
+    """Store the paused execution's token for stop-task / resume-task to answer.
+
+    A stop or resume asked before the token was stored could not answer it; the flags come
+    back with the write, atomically, so whichever request came first is answered here (a stop
+    wins). If the API answers the same token too, the second answer is harmless.
+    """
+    control = ports().tasks.store_resume_token(message.task_id, message.task_token)
+    if control.stop:
+        ports().callbacks.answer_pause(message.task_token, ResumeAnswer(state="stopped"))
+    elif control.resume:
+        ports().callbacks.answer_pause(message.task_token, ResumeAnswer(state="resume"))
 
 
 @logger.inject_lambda_context

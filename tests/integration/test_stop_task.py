@@ -2,11 +2,17 @@
 
 from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from tests.conftest import BOB_KEY
-from tests.support import InProcessStack, in_process_stack, tasks_in_table
+from tests.support import (
+    InProcessStack,
+    in_process_stack,
+    record_task_token_answers,
+    set_task_fields,
+    task_item,
+    tasks_in_table,
+)
 
 
 @pytest.fixture
@@ -16,18 +22,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessStack]:
 
 
 def _status(task_id: str) -> str:
-    (item,) = [t for t in tasks_in_table() if t["task_id"]["S"] == task_id]
-    return str(item["status"]["S"])
-
-
-def _set_status(stack: InProcessStack, task_id: str, status: str) -> None:
-    boto3.client("dynamodb").update_item(
-        TableName=stack.environment["TASKS_TABLE"],
-        Key={"task_id": {"S": task_id}},
-        UpdateExpression="SET #s = :s",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":s": {"S": status}},
-    )
+    return str(task_item(task_id)["status"]["S"])
 
 
 def test_a_task_that_has_not_started_is_stopped_at_once(stack: InProcessStack) -> None:
@@ -42,7 +37,7 @@ def test_a_task_that_has_not_started_is_stopped_at_once(stack: InProcessStack) -
 
 def test_a_running_task_is_asked_to_stop_after_its_current_step(stack: InProcessStack) -> None:
     task_id = stack.call("POST", "/api/v1/run-task", body={"task": "t"}).json()["id"]
-    _set_status(stack, task_id, "running")
+    set_task_fields(stack, task_id, status="running")
 
     response = stack.call("PUT", f"/api/v1/stop-task?task_id={task_id}")
 
@@ -52,10 +47,37 @@ def test_a_running_task_is_asked_to_stop_after_its_current_step(stack: InProcess
     assert item["status"]["S"] == "running"  # the worker and the state machine end it
 
 
+def test_a_paused_tasks_waiting_execution_is_answered_stopped(stack: InProcessStack) -> None:
+    task_id = stack.call("POST", "/api/v1/run-task", body={"task": "t"}).json()["id"]
+    set_task_fields(stack, task_id, status="paused", resume_token="pause-token")
+    answers = record_task_token_answers()
+
+    response = stack.call("PUT", f"/api/v1/stop-task?task_id={task_id}")
+
+    assert (response.status, response.json()) == (200, {})
+    assert answers == [("pause-token", {"state": "stopped"})]
+    assert task_item(task_id)["stop_requested"] == {"BOOL": True}
+
+
+def test_a_pause_whose_token_is_not_stored_yet_is_left_to_the_worker(
+    stack: InProcessStack,
+) -> None:
+    # The worker stores the token with the flags read back atomically: it answers this stop.
+    task_id = stack.call("POST", "/api/v1/run-task", body={"task": "t"}).json()["id"]
+    set_task_fields(stack, task_id, status="paused")
+    answers = record_task_token_answers()
+
+    response = stack.call("PUT", f"/api/v1/stop-task?task_id={task_id}")
+
+    assert response.status == 200
+    assert answers == []
+    assert task_item(task_id)["stop_requested"] == {"BOOL": True}
+
+
 @pytest.mark.parametrize("terminal", ["finished", "failed", "stopped"])
 def test_an_ended_task_cannot_be_stopped(stack: InProcessStack, terminal: str) -> None:
     task_id = stack.call("POST", "/api/v1/run-task", body={"task": "t"}).json()["id"]
-    _set_status(stack, task_id, terminal)
+    set_task_fields(stack, task_id, status=terminal)
 
     response = stack.call("PUT", f"/api/v1/stop-task?task_id={task_id}")
 

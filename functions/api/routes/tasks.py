@@ -1,4 +1,4 @@
-"""``/run-task`` and the task reads."""
+"""``/run-task``, the task reads, and the task controls (stop, pause, resume)."""
 
 import json
 from typing import Annotated
@@ -37,4 +37,18 @@ def task_status(task_id: Annotated[str, Path(max_length=64)]) -> Response[str]:
 def stop_task(task_id: Annotated[str, Query(min_length=1, max_length=64)]) -> dict[str, str]:
     """Stop for good: at once if it has not started, after the current step if it runs."""
     task_service().stop(current_owner(router), task_id)
+    return {}
+
+
+@router.put("/pause-task")
+def pause_task(task_id: Annotated[str, Query(min_length=1, max_length=64)]) -> dict[str, str]:
+    """Pause after the current step; resume-task carries on from there, stop-task ends it."""
+    task_service().pause(current_owner(router), task_id)
+    return {}
+
+
+@router.put("/resume-task")
+def resume_task(task_id: Annotated[str, Query(min_length=1, max_length=64)]) -> dict[str, str]:
+    """Carry on a paused task from its checkpoint; only a paused task resumes."""
+    task_service().resume(current_owner(router), task_id)
     return {}

@@ -7,7 +7,11 @@ from botocore.exceptions import ClientError
 from browser_tasks.adapters import aws_clients
 from browser_tasks.adapters.dynamodb_items import from_item, to_item
 from browser_tasks.adapters.errors import aws_call, error_code
-from browser_tasks.models.task import TaskOutcome, TaskRecord, TaskStatus
+from browser_tasks.models.task import TaskControl, TaskOutcome, TaskRecord, TaskStatus
+from browser_tasks.models.work import StepStarted
+
+# A flag never set is absent from an item or false: both mean "not being stopped".
+_NOT_STOPPING = "(attribute_not_exists(stop_requested) OR stop_requested = :no)"
 
 
 class DynamoTaskRepository:
@@ -34,16 +38,19 @@ class DynamoTaskRepository:
     def mark_failed(
         self, task_id: str, reason: str, *, finished_at: str, expected: TaskStatus
     ) -> bool:
-        return self._conditional_update(
-            task_id,
-            "SET #s = :failed, failure_reason = :r, finished_at = :t",
-            "#s = :expected",
-            {
-                ":failed": {"S": TaskStatus.FAILED.value},
-                ":expected": {"S": expected.value},
-                ":r": {"S": reason},
-                ":t": {"S": finished_at},
-            },
+        return (
+            self._conditional_update(
+                task_id,
+                "SET #s = :failed, failure_reason = :r, finished_at = :t",
+                "#s = :expected",
+                {
+                    ":failed": {"S": TaskStatus.FAILED.value},
+                    ":expected": {"S": expected.value},
+                    ":r": {"S": reason},
+                    ":t": {"S": finished_at},
+                },
+            )
+            is not None
         )
 
     def record_progress(
@@ -75,6 +82,16 @@ class DynamoTaskRepository:
                 ExpressionAttributeValues={f":{n}": v for n, v in values.items()},
             )
 
+    def record_step_started(self, task_id: str, started: StepStarted) -> None:
+        """Written before a step's actions run (one small write a step); see StepStarted."""
+        with aws_call("Recording a step's start"):
+            aws_clients.dynamodb().update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET step_started = :s",
+                ExpressionAttributeValues={":s": to_item({"s": started.model_dump()})["s"]},
+            )
+
     def add_note(self, task_id: str, note: str) -> None:
         """A line the caller should know about the run (e.g. "no proxy configured")."""
         with aws_call("Recording a note"):
@@ -94,68 +111,143 @@ class DynamoTaskRepository:
                 if error_code(error) != "ConditionalCheckFailedException":  # already noted
                     raise
 
-    def store_resume_token(self, task_id: str, task_token: str) -> None:
-        """The paused execution's token, for resume-task and stop-task to answer."""
+    def store_resume_token(self, task_id: str, task_token: str) -> TaskControl:
+        """Keep the paused execution's token for stop-task and resume-task to answer.
+
+        Returns the flags as they are after the write, read atomically with it: a stop or
+        resume asked before the token was here could not answer it, so the worker must.
+        """
         with aws_call("Storing the resume token"):
-            aws_clients.dynamodb().update_item(
-                TableName=self._table,
-                Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET resume_token = :t",
-                ExpressionAttributeValues={":t": {"S": task_token}},
+            attributes = (
+                aws_clients.dynamodb()
+                .update_item(
+                    TableName=self._table,
+                    Key={"task_id": {"S": task_id}},
+                    UpdateExpression="SET resume_token = :t",
+                    ExpressionAttributeValues={":t": {"S": task_token}},
+                    ReturnValues="ALL_NEW",
+                )
+                .get("Attributes", {})
             )
+        return _control(attributes)
 
     def mark_stopped_if_created(self, task_id: str, finished_at: str) -> bool:
-        return self._conditional_update(
-            task_id,
-            "SET #s = :stopped, finished_at = :t, updated_at = :t",
-            "#s = :created",
-            {":stopped": {"S": "stopped"}, ":created": {"S": "created"}, ":t": {"S": finished_at}},
+        return (
+            self._conditional_update(
+                task_id,
+                "SET #s = :stopped, finished_at = :t, updated_at = :t",
+                "#s = :created",
+                {
+                    ":stopped": {"S": "stopped"},
+                    ":created": {"S": "created"},
+                    ":t": {"S": finished_at},
+                },
+            )
+            is not None
         )
 
-    def request_stop(self, task_id: str) -> bool:
+    def request_stop(self, task_id: str) -> TaskRecord | None:
+        """Flag the task to stop if it is created, running or paused.
+
+        Returns the task as written, or None if it is in none of those states. Its
+        ``resume_token`` is read with the flag, atomically: a token stored after this write
+        is answered by the worker, which then sees the flag.
+        """
         return self._conditional_update(
             task_id,
             "SET stop_requested = :yes",
-            "#s IN (:running, :paused, :created)",
+            "#s IN (:created, :running, :paused)",
             {
                 ":yes": {"BOOL": True},
+                ":created": {"S": "created"},
                 ":running": {"S": "running"},
                 ":paused": {"S": "paused"},
-                ":created": {"S": "created"},
             },
         )
 
-    def stop_requested(self, task_id: str) -> bool:
-        """Read after every step by the worker: one small consistent read."""
-        with aws_call("Checking for a stop"):
+    def request_pause(self, task_id: str) -> bool:
+        """Flag a created or running task to pause after its current step.
+
+        Returns False if the task is in neither state, or is being stopped (a stop wins).
+        """
+        return (
+            self._conditional_update(
+                task_id,
+                "SET pause_requested = :yes",
+                f"#s IN (:created, :running) AND {_NOT_STOPPING}",
+                {
+                    ":yes": {"BOOL": True},
+                    ":no": {"BOOL": False},
+                    ":created": {"S": "created"},
+                    ":running": {"S": "running"},
+                },
+            )
+            is not None
+        )
+
+    def request_resume(self, task_id: str) -> TaskRecord | None:
+        """Flag a paused task to resume, and drop its pause request.
+
+        Returns the task as written, or None if it is not paused or is being stopped. Its
+        ``resume_token`` (None while the worker has not stored it yet) is read with the flag,
+        atomically: a token stored after this write is answered by the worker, which then
+        sees the flag.
+        """
+        return self._conditional_update(
+            task_id,
+            "SET resume_requested = :yes REMOVE pause_requested",
+            f"#s = :paused AND {_NOT_STOPPING}",
+            {":yes": {"BOOL": True}, ":no": {"BOOL": False}, ":paused": {"S": "paused"}},
+        )
+
+    def control(self, task_id: str) -> TaskControl:
+        """Read after every step by the worker: one small consistent read of the flags."""
+        with aws_call("Checking for a stop or pause"):
             item = (
                 aws_clients.dynamodb()
                 .get_item(
                     TableName=self._table,
                     Key={"task_id": {"S": task_id}},
-                    ProjectionExpression="stop_requested",
+                    ProjectionExpression="stop_requested, pause_requested, resume_requested",
                     ConsistentRead=True,
                 )
                 .get("Item", {})
             )
-        return bool(item.get("stop_requested", {}).get("BOOL", False))
+        return _control(item)
+
+    def stop_requested(self, task_id: str) -> bool:
+        """Whether a stop was asked (kept for the worker until it reads ``control``)."""
+        return self.control(task_id).stop
 
     def _conditional_update(
         self, task_id: str, update: str, condition: str, values: dict[str, Any]
-    ) -> bool:
-        """Apply ``update`` if ``condition`` holds (``#s`` is the status); False if not."""
+    ) -> TaskRecord | None:
+        """Apply ``update`` if ``condition`` holds (``#s`` is the status): the task as
+        written, or None if the condition did not hold."""
         with aws_call("Updating the task"):
             try:
-                aws_clients.dynamodb().update_item(
+                response = aws_clients.dynamodb().update_item(
                     TableName=self._table,
                     Key={"task_id": {"S": task_id}},
                     UpdateExpression=update,
                     ConditionExpression=condition,
                     ExpressionAttributeNames={"#s": "status"} if "#s" in update + condition else {},
                     ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
                 )
             except ClientError as error:
                 if error_code(error) == "ConditionalCheckFailedException":
-                    return False
+                    return None
                 raise
-        return True
+        return TaskRecord.model_validate(from_item(response["Attributes"]))
+
+
+def _control(item: dict[str, Any]) -> TaskControl:
+    """The control flags of a raw item (all of it, or a projection); absent means False."""
+
+    def flag(name: str) -> bool:
+        return bool(item.get(name, {}).get("BOOL", False))
+
+    return TaskControl(
+        stop=flag("stop_requested"), pause=flag("pause_requested"), resume=flag("resume_requested")
+    )

@@ -1,10 +1,12 @@
-"""Starting a task's state machine execution, named by the task id."""
+"""Starting a task's state machine execution, named by the task id, and answering its pause."""
 
 import json
 from typing import Any
 
 from browser_tasks.adapters import aws_clients
 from browser_tasks.adapters.errors import aws_call
+from browser_tasks.adapters.stepfunctions_callbacks import TaskTokenCallbacks
+from browser_tasks.models.work import ResumeAnswer
 
 
 class StepFunctionsWorkflow:
@@ -19,8 +21,7 @@ class StepFunctionsWorkflow:
             )
         return response["executionArn"]
 
-    def answer(self, task_token: str, output: dict[str, Any]) -> None:
-        with aws_call("Answering the paused task"):
-            aws_clients.stepfunctions().send_task_success(
-                taskToken=task_token, output=json.dumps(output)
-            )
+    def answer(self, task_token: str, answer: ResumeAnswer) -> None:
+        # The worker answers the same tokens; one implementation keeps "already answered is
+        # harmless" the same on both sides.
+        TaskTokenCallbacks().answer_pause(task_token, answer)

@@ -9,9 +9,16 @@ from browser_tasks.domain.ids import new_task_id
 from browser_tasks.domain.ports import SecretsCipher, TaskRepository, Workflow
 from browser_tasks.domain.pricing import task_cost_cents
 from browser_tasks.domain.uploads import UploadService
-from browser_tasks.errors import ServiceUnavailable, TaskConflict, TaskNotFound, TaskStartFailed
+from browser_tasks.errors import (
+    RequestInvalid,
+    ServiceUnavailable,
+    TaskConflict,
+    TaskNotFound,
+    TaskStartFailed,
+)
 from browser_tasks.models.run_task import RunTaskRequest
 from browser_tasks.models.task import TaskRecord, TaskStatus, utc_timestamp
+from browser_tasks.models.work import ResumeAnswer
 
 
 def secrets_context(task_id: str, owner: str) -> dict[str, str]:
@@ -26,7 +33,8 @@ class TaskService:
     workflow: Workflow
     uploads: UploadService
     clock: Callable[[], datetime]
-    time_limit_seconds: int
+    time_limit_seconds: int  # when the request names none
+    max_time_limit_seconds: int
 
     def create_task(self, owner: str, request: RunTaskRequest) -> TaskRecord:
         """Seal the secrets, store the task as ``created`` and start its execution.
@@ -40,6 +48,17 @@ class TaskService:
         TaskStartFailed
             The task was stored but its execution did not start; it is now ``failed``.
         """
+        if (request.time_limit_seconds or 0) > self.max_time_limit_seconds:
+            raise RequestInvalid(
+                [
+                    (
+                        ["body", "time_limit_seconds"],
+                        f"Input should be less than or equal to {self.max_time_limit_seconds} "
+                        "(this deployment's maximum)",
+                        "less_than_equal",
+                    )
+                ]
+            )
         if request.included_file_names:
             self.uploads.check_included(owner, list(request.included_file_names))
         now = self.clock()
@@ -85,7 +104,15 @@ class TaskService:
 
         ``created``: it is stopped at once (its execution then finds it not ``created`` and
         ends). ``running``: the worker is asked to stop after the current step. ``paused``: the
-        waiting execution is answered ``stopped``.
+        waiting execution is answered ``stopped`` — here if its token is already stored, else
+        by the worker when it stores the token and finds the flag.
+
+        Raises
+        ------
+        TaskNotFound
+            Unknown id, or another owner's task.
+        TaskConflict
+            The task has already ended.
         """
         record = self.get(owner, task_id)
         if record.status.is_terminal:
@@ -94,10 +121,56 @@ class TaskService:
             task_id, utc_timestamp(self.clock())
         ):
             return
-        if not self.tasks.request_stop(task_id):
+        stopping = self.tasks.request_stop(task_id)
+        if stopping is None:
             raise TaskConflict("Task ended before it could be stopped")
-        if record.status is TaskStatus.PAUSED and record.resume_token:
-            self.workflow.answer(record.resume_token, {"state": "stopped"})
+        if stopping.resume_token:
+            self.workflow.answer(stopping.resume_token, ResumeAnswer(state="stopped"))
+
+    def pause(self, owner: str, task_id: str) -> None:
+        """Ask a created or running task to pause; the worker pauses it after the current step.
+
+        Asking again before it has paused changes nothing.
+
+        Raises
+        ------
+        TaskNotFound
+            Unknown id, or another owner's task.
+        TaskConflict
+            The task has ended, is already paused, or is being stopped.
+        """
+        record = self.get(owner, task_id)
+        if record.status.is_terminal:
+            raise TaskConflict(f"Task is already {record.status.value}; it cannot be paused")
+        if record.status is TaskStatus.PAUSED:
+            raise TaskConflict("Task is already paused")
+        if record.stop_requested:
+            raise TaskConflict("Task is being stopped; it cannot be paused")
+        if not self.tasks.request_pause(task_id):
+            raise TaskConflict("Task changed state before it could be paused; read its status")
+
+    def resume(self, owner: str, task_id: str) -> None:
+        """Resume a paused task: its waiting execution is answered ``resume`` — here if its
+        token is already stored, else by the worker when it stores the token and finds the
+        flag. Asking again before it has resumed changes nothing.
+
+        Raises
+        ------
+        TaskNotFound
+            Unknown id, or another owner's task.
+        TaskConflict
+            The task is not paused, or is being stopped.
+        """
+        record = self.get(owner, task_id)
+        if record.status is not TaskStatus.PAUSED:
+            raise TaskConflict(f"Task is {record.status.value}; only a paused task can be resumed")
+        if record.stop_requested:
+            raise TaskConflict("Task is being stopped; it cannot be resumed")
+        resuming = self.tasks.request_resume(task_id)
+        if resuming is None:
+            raise TaskConflict("Task changed state before it could be resumed; read its status")
+        if resuming.resume_token:
+            self.workflow.answer(resuming.resume_token, ResumeAnswer(state="resume"))
 
     def _execution_input(self, record: TaskRecord, request: RunTaskRequest) -> dict[str, object]:
         # Counters the state machine carries between chunks; no request content, no secrets.
@@ -105,7 +178,7 @@ class TaskService:
             "task_id": record.task_id,
             "owner": record.owner,
             "max_agent_steps": request.max_agent_steps,
-            "time_limit_seconds": self.time_limit_seconds,
+            "time_limit_seconds": request.time_limit_seconds or self.time_limit_seconds,
             "chunk": 0,
             "steps_done": 0,
             "elapsed_seconds": 0,

@@ -1,10 +1,13 @@
 """A task as stored: its lifecycle status and what the caller asked for, secrets sealed."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from browser_tasks.models.work import StepStarted
 
 
 class TaskStatus(StrEnum):
@@ -58,10 +61,29 @@ class TaskRecord(TaskOutcome):
     steps_count: int = 0
     cost_cents: int = 0
     notes: list[str] = []
-    # Control: asked by stop-task, read by the worker after every step; the paused
-    # execution's token, answered by stop-task / resume-task. Neither is ever returned.
+    # Control: asked by stop-task / pause-task, read by the worker after every step;
+    # resume_requested is asked by resume-task, read by the worker when it stores the paused
+    # execution's token (resume_token), which stop-task / resume-task answer. The state machine
+    # clears them on resume. None is ever returned to callers.
     stop_requested: bool = False
+    pause_requested: bool = False
+    resume_requested: bool = False
     resume_token: str | None = None
+    # The step the worker was in when it last recorded one starting; see StepStarted.
+    step_started: StepStarted | None = None
+
+
+@dataclass(frozen=True)
+class TaskControl:
+    """What callers have asked of a task (stop-task, pause-task, resume-task), as flags.
+
+    The worker reads ``stop`` and ``pause`` after every step, and ``stop`` and ``resume``
+    when it stores a paused execution's token.
+    """
+
+    stop: bool
+    pause: bool
+    resume: bool = False
 
 
 def utc_timestamp(moment: datetime) -> str:

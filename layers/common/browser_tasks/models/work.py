@@ -37,6 +37,16 @@ class AwaitResumeMessage(BaseModel):
 
 WorkMessage = Annotated[RunChunkMessage | AwaitResumeMessage, Field(discriminator="kind")]
 
+
+class StepStarted(BaseModel):
+    """Recorded on the task when the model has chosen a step's actions, before they run: if
+    the worker dies during the step, the next chunk tells the model they may have happened.
+    Actions are redacted of the task's secrets."""
+
+    step: int
+    actions: list[dict[str, Any]]
+
+
 ChunkState = Literal["done", "continue", "paused", "stopped", "failed"]
 
 
@@ -54,3 +64,19 @@ class ChunkResult(BaseModel):
 
     def to_output(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+class ResumeAnswer(BaseModel):
+    """The answer to a paused execution's token; the state machine's ResumeRoute routes on
+    ``state``: ``stopped`` ends the task, ``resume`` runs its next chunk.
+
+    stop-task and resume-task answer the token once it is stored; the worker answers it when
+    the request came first. Both may answer the same token: the first answer wins.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    state: Literal["resume", "stopped"]
+
+    def to_output(self) -> dict[str, Any]:
+        return self.model_dump()
