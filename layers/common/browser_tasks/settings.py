@@ -20,10 +20,13 @@ class Settings(BaseSettings):
     media_bucket: str
     state_bucket: str
     event_bus_name: str
-    # Only the functions that start executions (API, triggers) are given the state machine.
+    # Only the functions that start or watch executions (API, triggers, execution guard)
+    # are given the state machine.
     state_machine_arn: str = ""
-    # Operator setting: the wall-clock budget of one task, enforced by the state machine.
-    task_time_limit_seconds: int = Field(default=3600, ge=60, le=86_400)
+    # Operator settings: a task's agent-time budget when the caller names none, and the most
+    # a caller may name (run-task's time_limit_seconds). The state machine enforces it.
+    task_time_limit_seconds: int = Field(default=3600, ge=10, le=86_400)
+    task_max_time_limit_seconds: int = Field(default=14_400, ge=10, le=86_400)
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
@@ -31,6 +32,10 @@ def _client(service: str) -> Any:
 
 def dynamodb() -> "DynamoDBClient":
     return _client("dynamodb")  # type: ignore[no-any-return]
+
+
+def events() -> "EventBridgeClient":
+    return _client("events")  # type: ignore[no-any-return]
 
 
 def kms() -> "KMSClient":

@@ -12,6 +12,7 @@ from moto.server import ThreadedMotoServer
 
 from browser_tasks.adapters import aws_clients
 from browser_tasks.local.api_gateway import serve_api
+from browser_tasks.local.execution_watch import ExecutionWatch
 from browser_tasks.local.lambda_runtime import ContainerFunction, InProcessFunction, has_code
 from browser_tasks.local.provision import FunctionSpec, Provisioner
 from browser_tasks.local.queue_pollers import QueuePoller
@@ -40,6 +41,7 @@ class LocalStackConfig:
     api_key: str | None = None  # None: a new one is minted and printed
     owner: str = "local"
     retry_delay_seconds: int = 2
+    parameter_overrides: dict[str, str] = field(default_factory=dict)  # template Parameters
     extra_environment: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -56,6 +58,7 @@ class LocalStack:
         self.containers: dict[str, ContainerFunction] = {}
         self._moto: ThreadedMotoServer | None = None
         self._pollers: list[QueuePoller] = []
+        self._execution_watch: ExecutionWatch | None = None
         self._api_server_thread: threading.Thread | None = None
         self._api_server: ThreadingHTTPServer | None = None
 
@@ -100,6 +103,7 @@ class LocalStack:
             config.project_root,
             config.stack_name,
             config.region,
+            config.parameter_overrides,
         )
         self.resources = provisioner.provision_all()
         self.functions = {
@@ -119,8 +123,13 @@ class LocalStack:
 
         self._start_pollers()
         self._start_api()
+        self._start_execution_watch()
 
     def stop(self) -> None:
+        # First: shutting down aborts the executions still running (below), and the tasks of
+        # those must not be failed by the guard on the way out.
+        if self._execution_watch is not None:
+            self._execution_watch.stop()
         if self._api_server is not None:
             self._api_server.shutdown()
         for poller in self._pollers:
@@ -142,6 +151,16 @@ class LocalStack:
             target=server.serve_forever, name="api", daemon=True
         )
         self._api_server_thread.start()
+
+    def _start_execution_watch(self) -> None:
+        # On AWS an EventBridge rule invokes the guard; moto can do neither half (see the module).
+        guard = self.functions.get("ExecutionGuardFunction")
+        if guard is None:
+            raise RuntimeError("template.yaml declares no ExecutionGuardFunction")
+        self._execution_watch = ExecutionWatch(
+            self.resources["TaskStateMachine"], InProcessFunction(guard), self.config.region
+        )
+        self._execution_watch.start()
 
     def _start_pollers(self) -> None:
         for spec in self.functions.values():
