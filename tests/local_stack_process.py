@@ -62,8 +62,11 @@ class LocalStackProcess:
 
 @contextmanager
 def local_stack_process(
-    api_key: str, extra_env: dict[str, str] | None = None
+    api_key: str,
+    extra_env: dict[str, str] | None = None,
+    parameters: dict[str, str] | None = None,
 ) -> Iterator[LocalStackProcess]:
+    """``parameters``: template parameter overrides (``--parameter-overrides``)."""
     port, aws_port = free_port(), free_port()
     # No test may reach a real model provider or proxy: the developer's own keys stay out.
     inherited = {k: v for k, v in os.environ.items() if k not in OPERATOR_VARIABLES}
@@ -83,6 +86,11 @@ def local_stack_process(
             str(port),
             "--aws-port",
             str(aws_port),
+            *(
+                ["--parameter-overrides", *(f"{k}={v}" for k, v in parameters.items())]
+                if parameters
+                else []
+            ),
         ],
         cwd=PROJECT_ROOT,
         env=env,

@@ -29,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
         "--project-root", type=Path, default=_project_root(), help="where template.yaml is"
     )
     local.add_argument("--demo", action="store_true", help="submit a sample task once it is up")
+    local.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template.yaml parameters, as for sam deploy (e.g. ChunkMaxSteps=2)",
+    )
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)
     create = keys.add_parser(
@@ -51,6 +58,16 @@ def _project_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def _key_values(pairs: list[str]) -> dict[str, str]:
+    parsed = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise SystemExit(f"--parameter-overrides takes KEY=VALUE, not {pair!r}")
+        parsed[key] = value
+    return parsed
+
+
 def _run_local(args: argparse.Namespace) -> int:
     from browser_tasks.local.stack import LocalStack, LocalStackConfig
 
@@ -66,12 +83,18 @@ def _run_local(args: argparse.Namespace) -> int:
             stack_name=args.stack_name,
             api_key=os.environ.get("BROWSER_TASKS_API_KEY") or None,
             owner=args.owner,
+            parameter_overrides=_key_values(args.parameter_overrides),
         )
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    stack.start()
+    try:
+        stack.start()
+    except ValueError as error:  # a bad --parameter-overrides, or a template it cannot read
+        stack.stop()
+        print(f"browser-tasks local: {error}", file=sys.stderr)
+        return 2
     print(
         f"browser-tasks local is up\n"
         f"  API          {stack.api_url}\n"

@@ -8,9 +8,11 @@ Two ways, as the function needs:
   or ``kill -9`` of it must look to the rest of the stack like a Lambda crash).
 """
 
+import contextlib
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -160,8 +162,11 @@ class ContainerFunction:
         return self._process
 
     def _discard(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
+        """End the container whole, as Lambda does: the child and everything it started
+        (Chromium outlives a killed worker otherwise). Its session id is its pid."""
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
         self._process = None
 

@@ -51,9 +51,15 @@ class Provisioner:
     """Resolves intrinsics and creates resources for one stack on the configured endpoint."""
 
     def __init__(
-        self, template: dict[str, Any], project_root: Path, stack_name: str, region: str
+        self,
+        template: dict[str, Any],
+        project_root: Path,
+        stack_name: str,
+        region: str,
+        parameter_overrides: dict[str, str] | None = None,
     ) -> None:
         self._template = template
+        self._overrides = self._checked_overrides(parameter_overrides or {})
         self._root = project_root
         self._stack = stack_name
         self._region = region
@@ -121,10 +127,25 @@ class Provisioner:
         }
         if name in pseudo:
             return pseudo[name]
+        if name in self._overrides:
+            return self._overrides[name]
         parameters = self._template.get("Parameters", {})
         if name in parameters:
             return str(parameters[name]["Default"])
         return self._provision(name).ref
+
+    def _checked_overrides(self, overrides: dict[str, str]) -> dict[str, str]:
+        """Like ``sam deploy --parameter-overrides``: only declared parameters, and for
+        ``AllowedValues`` one of them. Min/max are not enforced, on purpose: tests run the
+        stack with limits (a 2-step chunk, a 15 s heartbeat) too small for a real account."""
+        declared = self._template.get("Parameters", {})
+        for name, value in overrides.items():
+            if name not in declared:
+                raise ValueError(f"template.yaml declares no parameter {name}")
+            allowed = declared[name].get("AllowedValues")
+            if allowed is not None and value not in [str(v) for v in allowed]:
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+        return dict(overrides)
 
     def _get_att(self, logical_id: str, attribute: str) -> str:
         resource = self._provision(logical_id)
