@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from browser_state import BrowserSnapshot, restore_snapshot
 from browser_use import BrowserProfile, BrowserSession
 
 from browser_tasks.adapters.browser.adblock import AdblockEngine, attach_adblock
@@ -71,9 +72,17 @@ def plan_network(
 
 @asynccontextmanager
 async def task_browser(
-    plan: BrowserPlan, task_settings: dict[str, Any], workdir: Path, settings: WorkerSettings
+    plan: BrowserPlan,
+    task_settings: dict[str, Any],
+    workdir: Path,
+    settings: WorkerSettings,
+    restore: BrowserSnapshot | None = None,
 ) -> AsyncIterator[BrowserSession]:
-    """A started browser session for the task; the browser and the proxy end with the block."""
+    """A started browser session for the task; the browser and the proxy end with the block.
+
+    ``restore``: the previous chunk's browser, put back before adblock attaches (the restore
+    answers its own scratch requests through CDP Fetch, which adblock would also claim).
+    """
     async with AsyncExitStack() as stack:
         proxy_port = None
         if plan.upstream_proxy or settings.block_private_networks:
@@ -107,6 +116,8 @@ async def task_browser(
         session = BrowserSession(browser_profile=profile)
         await session.start()
         stack.push_async_callback(session.kill)
+        if restore is not None:
+            await restore_snapshot(session, restore)
         if plan.adblock is not None:
             await stack.enter_async_context(attach_adblock(session, plan.adblock))
         yield session

@@ -7,6 +7,7 @@ secret values first.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -21,9 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from browser_state import export_cookies, import_cookies
+from browser_state import export_cookies, export_snapshot, import_cookies
 from browser_use import Agent
+from browser_use.agent.gif import create_history_gif
 from browser_use.tools.extraction.schema_utils import schema_dict_to_pydantic_model
+from checkpoint import (
+    Checkpoint,
+    agent_history,
+    agent_state,
+    capture,
+    interrupted_step_note,
+    leaves_page_local_state,
+    task_checkpoint_key,
+)
 
 from browser_setup import plan_network, task_browser
 from browser_tasks.adapters.browser_state_store import (
@@ -39,8 +50,14 @@ from browser_tasks.adapters.s3_media import S3MediaStore, upload_key
 from browser_tasks.adapters.stepfunctions_callbacks import TaskTokenCallbacks
 from browser_tasks.domain.redaction import Redactor
 from browser_tasks.domain.tasks import secrets_context
-from browser_tasks.models.task import TaskOutcome, TaskRecord, TaskStatus, utc_timestamp
-from browser_tasks.models.work import ChunkResult, RunChunkMessage
+from browser_tasks.models.task import (
+    TaskControl,
+    TaskOutcome,
+    TaskRecord,
+    TaskStatus,
+    utc_timestamp,
+)
+from browser_tasks.models.work import ChunkResult, ChunkState, RunChunkMessage, StepStarted
 from browser_tasks.services import utc_now
 from log_redaction import redacted_logs
 from step_recorder import StepRecorder
@@ -77,6 +94,60 @@ def _temp_root(path: Path) -> Iterator[None]:
         tempfile.tempdir = previous
 
 
+@dataclass(frozen=True)
+class ChunkBudget:
+    """When this chunk must end, on the monotonic clock.
+
+    The task's own limits (``task_max_steps``, ``task_deadline``) end it at once; the chunk's
+    budget (steps or time) ends it only after a step that left no page-local state, unless
+    the step that finally does runs past ``forced_deadline``.
+    """
+
+    task_max_steps: int
+    task_deadline: float
+    chunk_deadline: float
+    forced_deadline: float
+    chunk_max_steps: int  # 0: no step bound
+
+
+# How long past its time budget a chunk may go on looking for a safe step to end after.
+CHUNK_OVERRUN_SECONDS = 60
+
+
+def chunk_ending(
+    control: TaskControl,
+    *,
+    now: float,
+    budget: ChunkBudget,
+    steps_this_chunk: int,
+    steps_total: int,
+    page_local: bool,
+) -> ChunkState | None:
+    """After a step: end the chunk, and how, or None to take the next step."""
+    if control.stop:
+        return "stopped"
+    if steps_total >= budget.task_max_steps or now >= budget.task_deadline:
+        return "continue"  # the state machine sees the limit reached and fails the task
+    if page_local and now < budget.forced_deadline:
+        return None
+    if control.pause:
+        return "paused"
+    if budget.chunk_max_steps and steps_this_chunk >= budget.chunk_max_steps:
+        return "continue"
+    if now >= budget.chunk_deadline:
+        return "continue"
+    return None
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """Where the task stood when this chunk started: the checkpoint's counts (which a chunk
+    that died after its checkpoint knows and the state machine does not)."""
+
+    steps: int
+    agent_seconds: float
+
+
 class ChunkRunner:
     def __init__(
         self,
@@ -97,6 +168,17 @@ class ChunkRunner:
             state = "done" if task.status is TaskStatus.FINISHED else "stopped"
             return ChunkResult(state=state, steps=0, elapsed_seconds=0)
         try:
+            checkpoint = await asyncio.to_thread(self._load_checkpoint, task)
+        except Exception as error:
+            raise ChunkFailed(f"The checkpoint could not be read: {type(error).__name__}") from None
+        before = (
+            _Progress(checkpoint.steps_done, checkpoint.agent_seconds)
+            if checkpoint
+            else _Progress(0, 0.0)
+        )
+        if task.pause_requested:
+            return _result(message, "paused", before.steps, before.agent_seconds)
+        try:
             secrets = self._secrets(task)
         except Exception:
             return self._verdict(started, "The task's secrets could not be decrypted")
@@ -111,7 +193,7 @@ class ChunkRunner:
         try:
             with redacted_logs(redactor), _temp_root(workdir):
                 return await self._run_agent(
-                    message, task, secrets, redactor, llm, workdir, started
+                    message, task, checkpoint, before, secrets, redactor, llm, workdir, started
                 )
         except Exception as error:
             raise ChunkFailed(redactor.text(f"{type(error).__name__}: {error}")) from None
@@ -123,6 +205,8 @@ class ChunkRunner:
         self,
         message: RunChunkMessage,
         task: TaskRecord,
+        checkpoint: Checkpoint | None,
+        before: _Progress,
         secrets: dict[str, Any] | None,
         redactor: Redactor,
         llm: Any,
@@ -141,32 +225,61 @@ class ChunkRunner:
         )
         recorder = StepRecorder(
             task=task,
-            steps_before=message.steps_done,
+            steps_before=before.steps,
             redactor=redactor,
             steps=self._ports.steps,
             tasks=self._ports.tasks,
             media=self._ports.media,
         )
-        gif_path = workdir / "task.gif"
-        deadline = started + message.seconds_remaining
-        stop_asked = False
+        max_steps = message.steps_done + message.steps_remaining  # the task's, not the chunk's
+        # What the state machine left, less what chunks it has not heard of used.
+        seconds_left = message.seconds_remaining - (before.agent_seconds - message.elapsed_seconds)
+        chunk_seconds = self._settings.chunk_time_budget_seconds
+        budget = ChunkBudget(
+            task_max_steps=max_steps,
+            task_deadline=started + seconds_left,
+            chunk_deadline=started + chunk_seconds,
+            forced_deadline=started + chunk_seconds + CHUNK_OVERRUN_SECONDS,
+            chunk_max_steps=self._settings.chunk_max_steps,
+        )
+        ending: ChunkState | None = None
+        snapshot = checkpoint.browser if checkpoint else None
+        saving: asyncio.Task[None] | None = None
+
+        async def step_started(_summary: Any, model_output: Any, step: int) -> None:
+            actions = [a.model_dump(exclude_none=True, mode="json") for a in model_output.action]
+            started_step = StepStarted(step=step, actions=redactor.data(actions))
+            await asyncio.to_thread(
+                self._ports.tasks.record_step_started, task.task_id, started_step
+            )
 
         async def end_step(agent: Any) -> None:
-            nonlocal stop_asked
+            nonlocal ending, snapshot, saving
             await recorder.on_step_end(agent)
-            stop_asked = await asyncio.to_thread(self._ports.tasks.stop_requested, task.task_id)
-            if stop_asked or time.monotonic() >= deadline:
-                agent.stop()  # for time, the state machine will see the limit reached
+            now = time.monotonic()
+            snapshot = await export_snapshot(session, snapshot)
+            taken = capture(agent, snapshot, before.agent_seconds + now - started, secrets)
+            if saving is not None:
+                await saving  # checkpoints land in order
+            # The upload overlaps the next step: a death before it lands replays one more step.
+            saving = asyncio.create_task(asyncio.to_thread(self._save_checkpoint, task, taken))
+            if agent.history.is_done():
+                return
+            control = await asyncio.to_thread(self._ports.tasks.control, task.task_id)
+            ending = chunk_ending(
+                control,
+                now=now,
+                budget=budget,
+                steps_this_chunk=recorder.count,
+                steps_total=before.steps + recorder.count,
+                page_local=leaves_page_local_state(agent),
+            )
+            if ending is not None:
+                agent.stop()
 
-        profile_id = settings.get("browser_profile_id")
-        async with task_browser(plan, settings, workdir, self._settings) as session:
-            if profile_id:
-                saved = await asyncio.to_thread(
-                    self._ports.browser_state.load,
-                    task.owner,
-                    profile_state_key(task.owner, profile_id),
-                )
-                await import_cookies(session, saved["cookies"] if saved else [])
+        async with task_browser(plan, settings, workdir, self._settings, snapshot) as session:
+            if checkpoint is None and settings.get("browser_profile_id"):
+                await import_cookies(session, await self._profile_cookies(task))
             agent: Agent[Any, Any] = Agent(
                 task=task.task,
                 llm=llm,
@@ -174,45 +287,74 @@ class ChunkRunner:
                 sensitive_data=secrets,
                 output_model_schema=schema_dict_to_pydantic_model(schema) if schema else None,
                 available_file_paths=[str(p) for p in inputs] or None,
-                file_system_path=str(workdir / "agent-files"),
+                injected_agent_state=(
+                    agent_state(checkpoint, workdir / "agent-files") if checkpoint else None
+                ),
+                file_system_path=None if checkpoint else str(workdir / "agent-files"),
+                directly_open_url=checkpoint is None,
                 task_id=task.task_id,
                 use_judge=False,
-                generate_gif=str(gif_path),
+                generate_gif=False,  # made at the task's end, from every chunk's screenshots
                 enable_signal_handler=False,
                 calculate_cost=False,
                 max_failures=3,
+                register_new_step_callback=step_started,
             )
-            history = await agent.run(max_steps=message.steps_remaining, on_step_end=end_step)
+            if checkpoint is not None:
+                agent.history = agent_history(checkpoint, agent.AgentOutput)
+                interrupted = task.step_started
+                if interrupted is not None and interrupted.step == before.steps + 1:
+                    agent.state.last_result = [
+                        *(agent.state.last_result or []),
+                        interrupted_step_note(interrupted),
+                    ]
+            if not agent.history.is_done() and before.steps < max_steps and seconds_left > 0:
+                # One past the limit: browser-use would make step max_steps a done-only step,
+                # ending every task "finished". The limit is ours (end_step stops the agent
+                # after step max_steps) and the state machine fails the task that reaches it.
+                await agent.run(max_steps=max_steps + 1, on_step_end=end_step)
+            if saving is not None:
+                await saving
+            history = agent.history
             browser_data_key = await self._save_browser_state(task, session)
-        elapsed = int(time.monotonic() - started)
+        steps = before.steps + recorder.count
+        agent_seconds = before.agent_seconds + time.monotonic() - started
 
         gave_up = (
             not history.is_done()
-            and not agent.state.stopped
+            and ending is None
             and agent.state.consecutive_failures >= agent.settings.max_failures
         )
         outcome, error = self._outcome(history, schema, redactor, gave_up)
-        if history.is_done() or error or stop_asked:
-            outcome = outcome.model_copy(
-                update={
-                    "output_files": await asyncio.to_thread(
-                        self._store_output_files, task, workdir / "downloads", redactor
-                    ),
-                    "browser_data_key": browser_data_key,
-                    "gif_key": await asyncio.to_thread(
-                        self._store_gif, task, gif_path, recorder.count
-                    ),
-                }
-            )
+        state: ChunkState = "done" if history.is_done() else ending or "continue"
+        final = (
+            state in ("done", "stopped")
+            or error is not None
+            or steps >= max_steps
+            or time.monotonic() >= budget.task_deadline
+        )
+        new_files = await asyncio.to_thread(
+            self._store_output_files, task, workdir / "downloads", redactor
+        )
+        outcome = outcome.model_copy(
+            update={
+                # Earlier chunks' downloads were stored by them; this chunk adds its own.
+                "output_files": [
+                    *task.output_files,
+                    *(n for n in new_files if n not in task.output_files),
+                ],
+                "browser_data_key": browser_data_key,
+            }
+        )
+        if final:
+            gif = await asyncio.to_thread(self._store_gif, task, history, workdir, steps)
+            outcome = outcome.model_copy(update={"gif_key": gif})
         await asyncio.to_thread(
             self._ports.tasks.record_outcome, task.task_id, outcome, utc_timestamp(utc_now())
         )
         if error:
-            return ChunkResult(
-                state="failed", steps=recorder.count, elapsed_seconds=elapsed, error=error
-            )
-        state = "done" if history.is_done() else "stopped" if stop_asked else "continue"
-        return ChunkResult(state=state, steps=recorder.count, elapsed_seconds=elapsed)
+            return _result(message, "failed", steps, agent_seconds, error)
+        return _result(message, state, steps, agent_seconds)
 
     def _outcome(
         self, history: Any, schema: dict[str, Any] | None, redactor: Redactor, gave_up: bool
@@ -315,11 +457,46 @@ class ChunkRunner:
             stored.append(name)
         return stored
 
-    def _store_gif(self, task: TaskRecord, path: Path, steps: int) -> str | None:
-        if steps < 2 or not path.is_file():
+    def _store_gif(self, task: TaskRecord, history: Any, workdir: Path, steps: int) -> str | None:
+        """The task's GIF from every step's screenshot, whichever chunk took it: steps of
+        earlier chunks point at no file here, so their screenshots come back from S3."""
+        if steps < 2:
             return None
-        key = self._ports.media.gif_key(task.owner, task.task_id)
-        return self._ports.media.put(key, path.read_bytes(), "image/gif")
+        frames = workdir / "frames"
+        frames.mkdir(exist_ok=True)
+        for item in history.history:
+            number = item.metadata.step_number if item.metadata else None
+            if item.state.screenshot_path or number is None:
+                continue
+            key = self._ports.media.screenshot_key(task.owner, task.task_id, number)
+            with contextlib.suppress(Exception):  # a step without a screenshot has no frame
+                path = frames / f"{number:04d}.png"
+                path.write_bytes(self._ports.media.get(key))
+                item.state.screenshot_path = str(path)
+        gif = workdir / "task.gif"
+        create_history_gif(task=task.task, history=history, output_path=str(gif))
+        if not gif.is_file():
+            return None
+        return self._ports.media.put(
+            self._ports.media.gif_key(task.owner, task.task_id), gif.read_bytes(), "image/gif"
+        )
+
+    def _load_checkpoint(self, task: TaskRecord) -> Checkpoint | None:
+        saved = self._ports.browser_state.load(
+            task.owner, task_checkpoint_key(task.owner, task.task_id)
+        )
+        return Checkpoint.model_validate(saved) if saved else None
+
+    def _save_checkpoint(self, task: TaskRecord, checkpoint: Checkpoint) -> None:
+        key = task_checkpoint_key(task.owner, task.task_id)
+        self._ports.browser_state.save(task.owner, key, checkpoint.model_dump(mode="json"))
+
+    async def _profile_cookies(self, task: TaskRecord) -> list[dict[str, Any]]:
+        profile_id = str(task.settings["browser_profile_id"])
+        saved = await asyncio.to_thread(
+            self._ports.browser_state.load, task.owner, profile_state_key(task.owner, profile_id)
+        )
+        return list(saved["cookies"]) if saved else []
 
     def _verdict(self, started: float, error: str) -> ChunkResult:
         """A failure retrying cannot fix: the state machine fails the task with ``error``."""
@@ -334,3 +511,20 @@ class ChunkRunner:
             except Exception as error:
                 logger.warning("Heartbeat failed: %s", type(error).__name__)
             await asyncio.sleep(self._settings.heartbeat_seconds)
+
+
+def _result(
+    message: RunChunkMessage,
+    state: ChunkState,
+    steps: int,
+    agent_seconds: float,
+    error: str | None = None,
+) -> ChunkResult:
+    """Steps and seconds since the state machine's count: a chunk resumed from a checkpoint
+    also reports the work of the attempt that died after writing it."""
+    return ChunkResult(
+        state=state,
+        steps=max(0, steps - message.steps_done),
+        elapsed_seconds=max(0, int(agent_seconds) - message.elapsed_seconds),
+        error=error,
+    )

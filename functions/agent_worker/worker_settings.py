@@ -19,6 +19,11 @@ class WorkerSettings(BaseSettings):
     chrome_path: str | None = None
     # A chunk ends after this much agent time so it fits one 15-minute Lambda invocation.
     chunk_time_budget_seconds: int = Field(default=720, ge=10, le=840)
+    # ...or after this many steps (0: no step bound). Both end a chunk only at a safe step.
+    chunk_max_steps: int = Field(default=0, ge=0, le=200)
+    # A chunk whose message comes back this many times (its worker died each time) is failed
+    # to the state machine, which retries it under a new token or fails the task.
+    max_chunk_deliveries: int = Field(default=2, ge=1, le=10)
     heartbeat_seconds: int = Field(default=60, ge=1, le=600)
     # In AWS: the name of an SSM SecureString holding the operator's secrets as JSON:
     # {"OPENAI_API_KEY": "...", "GOOGLE_API_KEY": "...", "ANTHROPIC_API_KEY": "...",

@@ -475,6 +475,30 @@ class _Handler(BaseHTTPRequestHandler):
             ),
         )
 
+    def storage(self, query: dict[str, str], body: bytes) -> None:
+        """``?set=k=v`` stores k=v in localStorage; the page always shows what localStorage
+        and document.cookie hold (rendered by script, so only a browser sees them)."""
+        script = (
+            "<script>\n"
+            "const wanted = new URLSearchParams(location.search).get('set');\n"
+            "if (wanted) { const i = wanted.indexOf('=');"
+            " localStorage.setItem(wanted.slice(0, i), wanted.slice(i + 1)); }\n"
+            "const stored = Object.keys(localStorage).sort()"
+            ".map(k => k + '=' + localStorage.getItem(k)).join('; ');\n"
+            "document.getElementById('stored').textContent = 'Stored: ' + (stored || 'nothing');\n"
+            "document.getElementById('cookies').textContent ="
+            " 'Cookies: ' + (document.cookie || 'none');\n"
+            "</script>"
+        )
+        self._send(
+            200,
+            _page(
+                "Storage",
+                "<h1>Storage</h1><p id='stored'>Stored: ?</p><p id='cookies'>Cookies: ?</p>"
+                + script,
+            ),
+        )
+
     def generic_page(self, query: dict[str, str], body: bytes) -> None:
         title = query.get("title") or "Page"
         text = query.get("text", "")
@@ -496,6 +520,7 @@ _ROUTES: dict[tuple[str, str], Any] = {
     ("GET", "/products"): _Handler.products,
     ("GET", "/set-cookie"): _Handler.set_cookie,
     ("GET", "/show-cookies"): _Handler.show_cookies,
+    ("GET", "/storage"): _Handler.storage,
     ("GET", "/ads"): _Handler.ads,
     ("GET", "/ads/banner.js"): _Handler.banner_js,
     ("GET", "/ads/banner.png"): _Handler.banner_png,

@@ -13,15 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
 from tests.fakes import ScriptedLLM, TestSite, latest_user_text
 from tests.fakes.recording_proxy import RecordingProxy
 from tests.fakes.test_site import PRODUCTS, PRODUCTS_SCHEMA
-from tests.local_stack_process import LocalStackProcess, local_stack_process
+from tests.local_stack_process import local_stack_process
 from tests.support import every_stored_text
+from tests.task_world import TaskWorld
 
 API_KEY = "bt_local_test_worker_key_0123456789"
 PROXY_PASSWORD = "proxy-pass-7d1e"
@@ -32,76 +32,10 @@ CALLER_SCHEMA: dict[str, Any] = json.loads(
 
 
 @dataclass
-class World:
-    stack: LocalStackProcess
-    llm: ScriptedLLM
-    site: TestSite
+class World(TaskWorld):
     ads: TestSite  # an ad host on 127.0.0.3, named in the adblock list
     elsewhere: TestSite  # a host on 127.0.0.2 that tasks limited to 127.0.0.1 must never reach
     proxy: RecordingProxy  # the operator's proxy for "de"
-
-    def submit(self, body: dict[str, Any]) -> str:
-        response = requests.post(
-            f"{self.stack.api_url}/run-task",
-            json=body,
-            headers={"Authorization": f"Bearer {API_KEY}"},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()["id"])
-
-    def wait_until_ended(self, task_id: str, timeout: float = 120) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = requests.get(
-                f"{self.stack.api_url}/task/{task_id}/status",
-                headers={"Authorization": f"Bearer {API_KEY}"},
-                timeout=30,
-            ).json()
-            if status in ("finished", "failed", "stopped"):
-                if status == "failed":  # the reason, for whoever reads a failing test
-                    print(self.task_item(task_id).get("failure_reason"))
-                    print(
-                        "\n".join(x for x in self.stack.log.splitlines() if "failed" in x.lower())
-                    )
-                return str(status)
-            time.sleep(0.3)
-        raise AssertionError(f"{task_id} did not end; log:\n{self.stack.log[-5000:]}")
-
-    def aws(self, service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.stack.aws_endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-
-    def task_item(self, task_id: str) -> dict[str, Any]:
-        from browser_tasks.adapters.dynamodb_items import from_item
-
-        table = [t for t in self.aws("dynamodb").list_tables()["TableNames"] if "TasksTable" in t]
-        item = self.aws("dynamodb").get_item(TableName=table[0], Key={"task_id": {"S": task_id}})
-        return from_item(item["Item"])
-
-    def steps(self, task_id: str) -> list[dict[str, Any]]:
-        from browser_tasks.adapters.dynamodb_items import from_item
-
-        table = [t for t in self.aws("dynamodb").list_tables()["TableNames"] if "StepsTable" in t]
-        items = self.aws("dynamodb").query(
-            TableName=table[0],
-            KeyConditionExpression="task_id = :t",
-            ExpressionAttributeValues={":t": {"S": task_id}},
-        )["Items"]
-        return [from_item(i) for i in items]
-
-    def media(self, key: str) -> bytes:
-        bucket = next(
-            b["Name"]
-            for b in self.aws("s3").list_buckets()["Buckets"]
-            if "mediabucket" in b["Name"]
-        )
-        return bytes(self.aws("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 @pytest.fixture(scope="module")

@@ -154,6 +154,15 @@ class RunTaskRequest(BaseModel):
     browser_viewport_width: int = Field(default=1280, ge=320, le=6144)
     browser_viewport_height: int = Field(default=960, ge=320, le=3456)
     max_agent_steps: int = Field(default=75, ge=1, le=200)
+    time_limit_seconds: int | None = Field(
+        default=None,
+        ge=10,
+        le=86_400,
+        description=(
+            "Our extension: the task fails once its agent has worked this long. Default and "
+            "maximum are the operator's (TaskTimeLimitSeconds, TaskMaxTimeLimitSeconds)."
+        ),
+    )
     enable_public_share: bool = False
     metadata: dict[MetadataKey, MetadataValue] | None = Field(
         default=None, max_length=MAX_METADATA_PAIRS
