@@ -21,7 +21,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
+from browser_tasks.adapters.sqs_lease import MessageLease
 from browser_tasks.models.work import AwaitResumeMessage, ResumeAnswer, WorkMessage
+from browser_tasks.settings import get_settings
 from chunk_runner import ChunkFailed, ChunkRunner
 from worker_settings import get_operator_secrets, get_worker_settings
 from worker_wiring import ports
@@ -56,8 +58,11 @@ def record_handler(record: SQSRecord) -> None:
         ports().callbacks.fail(message.task_token, "WorkerCrashed", cause)
         return
     runner = ChunkRunner(ports(), settings, get_operator_secrets)
+    lease = MessageLease(
+        get_settings().work_queue_url, record.receipt_handle, settings.message_lease_seconds
+    )
     try:
-        result = asyncio.run(runner.run(message))
+        result = asyncio.run(runner.run(message, lease))
     except ChunkFailed as failure:
         logger.warning(
             "Chunk failed; the state machine will retry it", extra={"error": str(failure)}

@@ -47,6 +47,7 @@ from browser_tasks.adapters.dynamodb_tasks import DynamoTaskRepository
 from browser_tasks.adapters.kms_cipher import KmsSecretsCipher
 from browser_tasks.adapters.llm_models import ModelCredentials, ModelUnavailable, chat_model
 from browser_tasks.adapters.s3_media import S3MediaStore, upload_key
+from browser_tasks.adapters.sqs_lease import MessageLease
 from browser_tasks.adapters.stepfunctions_callbacks import TaskTokenCallbacks
 from browser_tasks.domain.redaction import Redactor
 from browser_tasks.domain.tasks import secrets_context
@@ -159,7 +160,8 @@ class ChunkRunner:
         self._settings = settings
         self._operator = operator
 
-    async def run(self, message: RunChunkMessage) -> ChunkResult:
+    async def run(self, message: RunChunkMessage, lease: MessageLease | None = None) -> ChunkResult:
+        """Run the chunk; ``lease`` (the queue message's) is renewed with every heartbeat."""
         started = time.monotonic()
         task = await asyncio.to_thread(self._ports.tasks.get, message.task_id)
         if task is None or task.owner != message.owner:
@@ -189,7 +191,7 @@ class ChunkRunner:
             return self._verdict(started, error.detail)
 
         workdir = Path(tempfile.mkdtemp(prefix=f"chunk-{task.task_id}-"))
-        heartbeat = asyncio.create_task(self._heartbeat(message.task_token))
+        heartbeat = asyncio.create_task(self._heartbeat(message.task_token, lease))
         try:
             with redacted_logs(redactor), _temp_root(workdir):
                 return await self._run_agent(
@@ -504,10 +506,12 @@ class ChunkRunner:
             state="failed", steps=0, elapsed_seconds=int(time.monotonic() - started), error=error
         )
 
-    async def _heartbeat(self, task_token: str) -> None:
+    async def _heartbeat(self, task_token: str, lease: MessageLease | None) -> None:
         while True:
             try:
                 await asyncio.to_thread(self._ports.callbacks.heartbeat, task_token)
+                if lease is not None:
+                    await asyncio.to_thread(lease.renew)
             except Exception as error:
                 logger.warning("Heartbeat failed: %s", type(error).__name__)
             await asyncio.sleep(self._settings.heartbeat_seconds)

@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where Chromium is: the image's copy first, then Debian's binary, then its shell wrapper.
@@ -25,6 +25,9 @@ class WorkerSettings(BaseSettings):
     # to the state machine, which retries it under a new token or fails the task.
     max_chunk_deliveries: int = Field(default=2, ge=1, le=10)
     heartbeat_seconds: int = Field(default=60, ge=1, le=600)
+    # The chunk's queue message stays hidden this long past each heartbeat: a worker that
+    # dies has its chunk redelivered (and resumed) within about this long.
+    message_lease_seconds: int = Field(default=150, ge=10, le=900)
     # In AWS: the name of an SSM SecureString holding the operator's secrets as JSON:
     # {"OPENAI_API_KEY": "...", "GOOGLE_API_KEY": "...", "ANTHROPIC_API_KEY": "...",
     #  "proxy_urls": {"us": "http://user:pass@proxy.example:8080", ...}}.
@@ -40,6 +43,15 @@ class WorkerSettings(BaseSettings):
     # turns it off: its test sites live on loopback.
     block_private_networks: bool = True
     headless: bool = True
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_heartbeat(self) -> "WorkerSettings":
+        if self.message_lease_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                "message_lease_seconds must be at least twice heartbeat_seconds, or a live "
+                "worker's chunk could be redelivered to another"
+            )
+        return self
 
     def chromium(self) -> str:
         """The Chromium binary, or ``RuntimeError`` naming where it looked."""

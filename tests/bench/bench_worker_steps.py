@@ -142,7 +142,8 @@ def worker_run(llm: Any, site: Any, steps: int, stack: Any) -> tuple[float, floa
         ports(),
         WorkerSettings(
             chrome_path=CHROMIUM,
-            heartbeat_seconds=600,
+            heartbeat_seconds=300,
+            message_lease_seconds=600,
             openai_base_url=llm.base_url,
             block_private_networks=False,  # the bench's site is on loopback
         ),

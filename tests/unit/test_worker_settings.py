@@ -98,3 +98,11 @@ def test_openai_compatible_base_url_is_honoured() -> None:
         ModelCredentials(keys={"OPENAI_API_KEY": "k"}, openai_base_url="http://127.0.0.1:9/v1"),
     )
     assert str(llm.base_url) == "http://127.0.0.1:9/v1"
+
+
+def test_a_lease_shorter_than_two_heartbeats_is_refused() -> None:
+    from pydantic import ValidationError
+    from worker_settings import WorkerSettings
+
+    with pytest.raises(ValidationError, match="twice heartbeat_seconds"):
+        WorkerSettings(heartbeat_seconds=60, message_lease_seconds=100)
