@@ -3,15 +3,17 @@
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from moto import mock_aws
 
+from browser_tasks.adapters import aws_clients
+from browser_tasks.adapters.dynamodb_items import to_item
 from browser_tasks.local.api_gateway import rest_proxy_event
 from browser_tasks.local.lambda_runtime import InProcessFunction
-from browser_tasks.local.provision import Provisioner
+from browser_tasks.local.provision import FunctionSpec, Provisioner
 from browser_tasks.local.template import load_template
 from browser_tasks.services import api_key_service, reset_services
 from tests.conftest import ALICE_KEY, BOB_KEY, PROJECT_ROOT
@@ -34,6 +36,7 @@ class InProcessStack:
     api: InProcessFunction
     resources: dict[str, str]
     environment: dict[str, str]
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)  # every function's spec
 
     def call(
         self,
@@ -60,9 +63,15 @@ class InProcessStack:
 
 @contextmanager
 def in_process_stack(
-    monkeypatch: Any, execute_state_machine: bool = False
+    monkeypatch: Any,
+    execute_state_machine: bool = False,
+    *,
+    parameters: dict[str, str] | None = None,
 ) -> Iterator[InProcessStack]:
-    """Provision ``template.yaml`` on in-process moto and load the API function."""
+    """Provision ``template.yaml`` on in-process moto and load the API function.
+
+    ``parameters`` overrides template parameters, like ``sam deploy --parameter-overrides``.
+    """
     for name, value in (
         ("AWS_DEFAULT_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
@@ -72,7 +81,11 @@ def in_process_stack(
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute_state_machine}}):
         provisioner = Provisioner(
-            load_template(PROJECT_ROOT / "template.yaml"), PROJECT_ROOT, "test", "us-east-1"
+            load_template(PROJECT_ROOT / "template.yaml"),
+            PROJECT_ROOT,
+            "test",
+            "us-east-1",
+            parameter_overrides=parameters,
         )
         resources = provisioner.provision_all()
         spec = provisioner.functions["ApiFunction"]
@@ -82,7 +95,9 @@ def in_process_stack(
         api_key_service().register(ALICE_KEY, "alice")
         api_key_service().register(BOB_KEY, "bob")
         try:
-            yield InProcessStack(InProcessFunction(spec), resources, spec.environment)
+            yield InProcessStack(
+                InProcessFunction(spec), resources, spec.environment, provisioner.functions
+            )
         finally:
             stop_all_executions()
             reset_services()
@@ -106,6 +121,42 @@ def all_table_items() -> dict[str, list[dict[str, Any]]]:
 
 def tasks_in_table() -> list[dict[str, Any]]:
     return [i for name, items in all_table_items().items() if "TasksTable" in name for i in items]
+
+
+def task_item(task_id: str) -> dict[str, Any]:
+    """One task's raw DynamoDB item."""
+    (item,) = [t for t in tasks_in_table() if t["task_id"]["S"] == task_id]
+    return item
+
+
+def set_task_fields(stack: InProcessStack, task_id: str, **fields: str | bool) -> None:
+    """Overwrite fields of a stored task as the state machine or the worker would (its status,
+    a stored resume token), to put it in the state a test needs."""
+    values = to_item(fields)
+    boto3.client("dynamodb").update_item(
+        TableName=stack.environment["TASKS_TABLE"],
+        Key={"task_id": {"S": task_id}},
+        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+        ExpressionAttributeNames={f"#{name}": name for name in values},
+        ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
+    )
+
+
+def record_task_token_answers() -> list[tuple[str, Any]]:
+    """Every SendTaskSuccess this process sends from now on, as (task token, output).
+
+    Without execution, moto takes any token and does nothing with it, so the call is what a
+    test can see. Call it once the stack is up: it hooks the shared client the stack resets.
+    """
+    answers: list[tuple[str, Any]] = []
+
+    def keep(params: dict[str, Any], **_: Any) -> None:
+        answers.append((params["taskToken"], json.loads(params["output"])))
+
+    aws_clients.stepfunctions().meta.events.register(
+        "provide-client-params.sfn.SendTaskSuccess", keep
+    )
+    return answers
 
 
 def every_stored_text() -> list[tuple[str, str]]:

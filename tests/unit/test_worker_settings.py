@@ -102,6 +102,7 @@ def test_openai_compatible_base_url_is_honoured() -> None:
 
 def test_a_lease_shorter_than_two_heartbeats_is_refused() -> None:
     from pydantic import ValidationError
+
     from worker_settings import WorkerSettings
 
     with pytest.raises(ValidationError, match="twice heartbeat_seconds"):
