@@ -49,6 +49,17 @@ class TaskWorld:
             ).json()
         )
 
+    def read(self, path: str, **params: str) -> Any:
+        """GET an API path (e.g. ``/task/<id>``) as the stack's caller; the JSON answer."""
+        response = requests.get(
+            f"{self.stack.api_url}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {self.stack.api_key}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def wait_for_status(self, task_id: str, status: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while (now := self.status(task_id)) != status:

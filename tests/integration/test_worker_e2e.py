@@ -115,6 +115,24 @@ def test_structured_task_finishes_with_steps_screenshots_and_output(fresh: World
     # The chunk's temp folder (profile, downloads, the library's own folders) is gone.
     assert glob.glob(os.path.join(tempfile.gettempdir(), f"chunk-{task_id}-*")) == []
 
+    # And the API reads it all back, with media URLs that download from the stack's S3
+    task = fresh.read(f"/task/{task_id}")
+    assert (task["status"], task["structured_output"]) == ("finished", {"products": PRODUCTS})
+    assert [(s["id"], s["url"]) for s in task["steps"]] == [
+        (f"{task_id}-{s['step']}", s["url"]) for s in steps
+    ]
+    assert (task["steps_count"], task["cost_cents"]) == (2, item["cost_cents"])
+    listed = fresh.read("/tasks", **{"metadata[suite]": "e2e", "status": "finished"})
+    assert task_id in [t["id"] for t in listed["tasks"]]
+    screenshots = fresh.read(f"/task/{task_id}/screenshots")["screenshots"]
+    assert len(screenshots) == 2
+    for url in screenshots:
+        assert url.startswith(fresh.stack.aws_endpoint)
+        assert requests.get(url, timeout=30).content.startswith(b"\x89PNG")
+    gif = requests.get(fresh.read(f"/task/{task_id}/gif")["gif"], timeout=30)
+    assert gif.content == fresh.media(item["gif_key"])
+    assert gif.content.startswith(b"GIF8")
+
 
 def test_output_that_breaks_the_callers_schema_fails_the_task_with_the_reason(
     fresh: World,

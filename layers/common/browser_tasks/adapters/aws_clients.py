@@ -21,13 +21,18 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5)
+# botocore still presigns S3 URLs with SigV2 in us-east-1, which S3 refuses for buckets made
+# since mid-2020; SigV4 also carries the expiry the URL was asked for (X-Amz-Expires).
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 _session_lock = threading.Lock()
 
 
 @cache
 def _client(service: str) -> Any:
     with _session_lock:  # building a session is not thread-safe; using a client is
-        return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+        return boto3.session.Session().client(  # type: ignore[call-overload]
+            service, config=_SERVICE_CONFIG.get(service, _CONFIG)
+        )
 
 
 def dynamodb() -> "DynamoDBClient":

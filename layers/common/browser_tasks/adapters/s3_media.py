@@ -1,5 +1,7 @@
 """The media bucket: uploads, screenshots, GIFs and output files, under the owner's prefix."""
 
+from urllib.parse import urlsplit
+
 from botocore.exceptions import ClientError
 
 from browser_tasks.adapters import aws_clients
@@ -28,6 +30,20 @@ class S3MediaStore:
     def get(self, key: str) -> bytes:
         with aws_call("Reading media"):
             return aws_clients.s3().get_object(Bucket=self._bucket, Key=key)["Body"].read()
+
+    def presign_get(self, key: str, seconds: int) -> str:
+        """A URL that GETs ``key`` for ``seconds`` (signed locally: no request to S3)."""
+        with aws_call("Signing a media URL"):
+            return aws_clients.s3().generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds
+            )
+
+    def origin(self) -> str:
+        """Where ``presign_get``'s URLs point: the origin of one signed for a made-up key
+        (signing is local, and it is the same client, so the same host and addressing style:
+        ``https://<bucket>.s3[.<region>].amazonaws.com`` in AWS, the endpoint on moto)."""
+        parts = urlsplit(self.presign_get("origin-probe", 60))
+        return f"{parts.scheme}://{parts.netloc}"
 
     def screenshot_key(self, owner: str, task_id: str, step: int) -> str:
         return f"{task_prefix(owner, task_id)}screenshots/{step:04d}.png"
