@@ -49,6 +49,7 @@ from browser_tasks.adapters.llm_models import ModelCredentials, ModelUnavailable
 from browser_tasks.adapters.s3_media import S3MediaStore, upload_key
 from browser_tasks.adapters.sqs_lease import MessageLease
 from browser_tasks.adapters.stepfunctions_callbacks import TaskTokenCallbacks
+from browser_tasks.domain.metering import Metering
 from browser_tasks.domain.redaction import Redactor
 from browser_tasks.domain.tasks import secrets_context
 from browser_tasks.models.task import (
@@ -59,7 +60,7 @@ from browser_tasks.models.task import (
     utc_timestamp,
 )
 from browser_tasks.models.work import ChunkResult, ChunkState, RunChunkMessage, StepStarted
-from browser_tasks.services import utc_now
+from browser_tasks.services import metering, utc_now
 from log_redaction import redacted_logs
 from step_recorder import StepRecorder
 from worker_settings import OperatorSecrets, WorkerSettings
@@ -123,12 +124,18 @@ def chunk_ending(
     steps_this_chunk: int,
     steps_total: int,
     page_local: bool,
+    balance_exhausted: bool = False,
 ) -> ChunkState | None:
-    """After a step: end the chunk, and how, or None to take the next step."""
+    """After a step: end the chunk, and how, or None to take the next step.
+
+    ``balance_exhausted``: the owner's balance cannot pay for another step (billing on).
+    """
     if control.stop:
         return "stopped"
     if steps_total >= budget.task_max_steps or now >= budget.task_deadline:
         return "continue"  # the state machine sees the limit reached and fails the task
+    if balance_exhausted:
+        return "failed"  # a step must not start unpaid, whatever it would leave behind
     if page_local and now < budget.forced_deadline:
         return None
     if control.pause:
@@ -180,6 +187,10 @@ class ChunkRunner:
         )
         if task.pause_requested:
             return _result(message, "paused", before.steps, before.agent_seconds)
+        billing = metering()
+        unpaid = await asyncio.to_thread(billing.shortfall, task, before.steps)
+        if unpaid is not None:
+            return self._verdict(started, unpaid)
         try:
             secrets = self._secrets(task)
         except Exception:
@@ -195,7 +206,16 @@ class ChunkRunner:
         try:
             with redacted_logs(redactor), _temp_root(workdir):
                 return await self._run_agent(
-                    message, task, checkpoint, before, secrets, redactor, llm, workdir, started
+                    message,
+                    task,
+                    checkpoint,
+                    before,
+                    secrets,
+                    redactor,
+                    llm,
+                    workdir,
+                    started,
+                    billing,
                 )
         except Exception as error:
             raise ChunkFailed(redactor.text(f"{type(error).__name__}: {error}")) from None
@@ -214,6 +234,7 @@ class ChunkRunner:
         llm: Any,
         workdir: Path,
         started: float,
+        billing: Metering,
     ) -> ChunkResult:
         settings = task.settings
         plan = plan_network(settings, self._settings, self._operator().proxy_urls)
@@ -232,6 +253,7 @@ class ChunkRunner:
             steps=self._ports.steps,
             tasks=self._ports.tasks,
             media=self._ports.media,
+            metering=billing,
         )
         max_steps = message.steps_done + message.steps_remaining  # the task's, not the chunk's
         # What the state machine left, less what chunks it has not heard of used.
@@ -245,6 +267,7 @@ class ChunkRunner:
             chunk_max_steps=self._settings.chunk_max_steps,
         )
         ending: ChunkState | None = None
+        unpaid: str | None = None  # why the next step could not be paid for
         snapshot = checkpoint.browser if checkpoint else None
         saving: asyncio.Task[None] | None = None
 
@@ -256,7 +279,7 @@ class ChunkRunner:
             )
 
         async def end_step(agent: Any) -> None:
-            nonlocal ending, snapshot, saving
+            nonlocal ending, unpaid, snapshot, saving
             await recorder.on_step_end(agent)
             now = time.monotonic()
             snapshot = await export_snapshot(session, snapshot)
@@ -268,6 +291,7 @@ class ChunkRunner:
             if agent.history.is_done():
                 return
             control = await asyncio.to_thread(self._ports.tasks.control, task.task_id)
+            unpaid = await asyncio.to_thread(billing.shortfall, task, before.steps + recorder.count)
             ending = chunk_ending(
                 control,
                 now=now,
@@ -275,6 +299,7 @@ class ChunkRunner:
                 steps_this_chunk=recorder.count,
                 steps_total=before.steps + recorder.count,
                 page_local=leaves_page_local_state(agent),
+                balance_exhausted=unpaid is not None,
             )
             if ending is not None:
                 agent.stop()
@@ -328,6 +353,8 @@ class ChunkRunner:
             and agent.state.consecutive_failures >= agent.settings.max_failures
         )
         outcome, error = self._outcome(history, schema, redactor, gave_up)
+        if ending == "failed":
+            error = error or unpaid
         state: ChunkState = "done" if history.is_done() else ending or "continue"
         final = (
             state in ("done", "stopped")

@@ -8,7 +8,7 @@ from typing import Any
 from browser_tasks.adapters.dynamodb_steps import DynamoStepRepository
 from browser_tasks.adapters.dynamodb_tasks import DynamoTaskRepository
 from browser_tasks.adapters.s3_media import S3MediaStore
-from browser_tasks.domain.pricing import task_cost_cents
+from browser_tasks.domain.metering import Metering
 from browser_tasks.domain.redaction import Redactor
 from browser_tasks.models.step import StepRecord
 from browser_tasks.models.task import TaskRecord, utc_timestamp
@@ -25,6 +25,7 @@ class StepRecorder:
     steps: DynamoStepRepository
     tasks: DynamoTaskRepository
     media: S3MediaStore
+    metering: Metering
     recorded: list[StepRecord] = field(default_factory=list)
     _usage_seen: int = 0
 
@@ -79,11 +80,12 @@ class StepRecorder:
             self.media.put(key, Path(screenshot_path).read_bytes(), "image/png")
             record = record.model_copy(update={"screenshot_key": key})
         self.steps.put(record)
-        model = str(self.task.settings.get("llm_model", "gpt-4.1"))
+        # Charged once per step number: a step replayed after a crash is not paid twice.
+        self.metering.charge_step(self.task, record.step)
         self.tasks.record_progress(
             self.task.task_id,
             record.step,
-            task_cost_cents(model, record.step),
+            self.metering.listed_cost_cents(self.task, record.step),
             utc_timestamp(utc_now()),
         )
         return record

@@ -29,6 +29,7 @@ def _ending(
     steps_this_chunk: int = 1,
     steps_total: int = 1,
     page_local: bool = False,
+    balance_exhausted: bool = False,
     **budget: float,
 ) -> str | None:
     from chunk_runner import chunk_ending
@@ -40,6 +41,7 @@ def _ending(
         steps_this_chunk=steps_this_chunk,
         steps_total=steps_total,
         page_local=page_local,
+        balance_exhausted=balance_exhausted,
     )
 
 
@@ -98,3 +100,14 @@ def test_page_local_state_is_judged_by_the_steps_last_action(
     agent = SimpleNamespace(history=SimpleNamespace(history=[SimpleNamespace(model_output=output)]))
 
     assert leaves_page_local_state(agent) is page_local
+
+
+@pytest.mark.parametrize("page_local", [False, True])
+def test_a_balance_that_cannot_pay_the_next_step_fails_the_task_at_once(page_local: bool) -> None:
+    assert _ending(balance_exhausted=True, page_local=page_local) == "failed"
+    assert _ending(TaskControl(stop=False, pause=True), balance_exhausted=True) == "failed"
+
+
+def test_stop_and_the_tasks_own_limits_come_before_the_balance() -> None:
+    assert _ending(TaskControl(stop=True, pause=False), balance_exhausted=True) == "stopped"
+    assert _ending(steps_total=10, balance_exhausted=True) == "continue"
