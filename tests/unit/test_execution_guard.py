@@ -11,39 +11,53 @@ from browser_tasks.domain.execution_guard import (
 )
 from browser_tasks.errors import ServiceUnavailable
 from browser_tasks.models.execution import ExecutionStatusChange
-from browser_tasks.models.task import TaskStatus
+from browser_tasks.models.status_events import TaskStatusChange, WebhookTestRequest
+from browser_tasks.models.task import TaskRecord, TaskStatus
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:tasks"
 NOW = datetime(2025, 11, 30, 10, 0, tzinfo=UTC)
+METADATA = {"order": "42"}
 
 
 @dataclass
 class FakeTasks:
-    """Tasks by id: (owner, status)."""
+    """Tasks by id: (owner, status); every task's metadata is ``METADATA``."""
 
     tasks: dict[str, tuple[str, str]]
     reasons: dict[str, str] = field(default_factory=dict)
 
-    def fail_if_unfinished(self, task_id: str, reason: str, *, finished_at: str) -> str | None:
+    def fail_if_unfinished(
+        self, task_id: str, reason: str, *, finished_at: str
+    ) -> TaskRecord | None:
         owner, status = self.tasks.get(task_id, ("", "unknown"))
         if status not in ("created", "running", "paused"):
             return None
         self.tasks[task_id] = (owner, "failed")
         self.reasons[task_id] = reason
-        return owner
+        return TaskRecord(
+            task_id=task_id,
+            owner=owner,
+            task="t",
+            status=TaskStatus.FAILED,
+            created_at=finished_at,
+            settings={},
+            metadata=METADATA,
+            failure_reason=reason,
+        )
 
 
 @dataclass
 class FakeEvents:
     broken: bool = False
-    sent: list[tuple[str, str, TaskStatus, str | None]] = field(default_factory=list)
+    sent: list[TaskStatusChange] = field(default_factory=list)
 
-    def task_status_changed(
-        self, task_id: str, owner: str, status: TaskStatus, failure_reason: str | None = None
-    ) -> None:
+    def task_status_changed(self, change: TaskStatusChange) -> None:
         if self.broken:
             raise ServiceUnavailable("Announcing the status change failed (InternalException)")
-        self.sent.append((task_id, owner, status, failure_reason))
+        self.sent.append(change)
+
+    def webhook_test_requested(self, request: WebhookTestRequest) -> None:
+        raise AssertionError("the guard never asks for a webhook test")
 
 
 def _change(status: str, name: str = "task_1", **fields: str) -> ExecutionStatusChange:
@@ -71,7 +85,16 @@ def test_a_running_tasks_aborted_execution_fails_it_and_says_so() -> None:
     assert result == GuardResult(GuardVerdict.TASK_FAILED, "task_1", announced=True)
     assert tasks.tasks["task_1"] == ("alice", "failed")
     assert tasks.reasons["task_1"] == reason
-    assert events.sent == [("task_1", "alice", TaskStatus.FAILED, reason)]
+    assert events.sent == [
+        TaskStatusChange(
+            task_id="task_1",
+            owner="alice",
+            status=TaskStatus.FAILED,
+            metadata=METADATA,
+            timestamp=NOW,
+            failure_reason=reason,
+        )
+    ]
 
 
 def test_the_reason_carries_the_error_and_the_start_of_the_cause() -> None:

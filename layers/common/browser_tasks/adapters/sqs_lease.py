@@ -19,8 +19,9 @@ class MessageLease:
         self.seconds = seconds
 
     def renew(self) -> None:
-        """Hide the message for ``seconds`` from now."""
-        with aws_call("Renewing the chunk's message lease"):
+        """Hide the message for ``seconds`` from now (the notifier also uses it to space a
+        failed delivery's retry)."""
+        with aws_call("Hiding the queue message"):
             aws_clients.sqs().change_message_visibility(
                 QueueUrl=self._queue_url,
                 ReceiptHandle=self._receipt_handle,

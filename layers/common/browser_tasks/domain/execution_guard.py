@@ -14,6 +14,7 @@ from enum import StrEnum
 from browser_tasks.domain.ports import StatusEvents, UnfinishedTasks
 from browser_tasks.errors import ServiceUnavailable
 from browser_tasks.models.execution import ExecutionStatusChange
+from browser_tasks.models.status_events import TaskStatusChange
 from browser_tasks.models.task import TaskStatus, utc_timestamp
 
 # Step Functions' statuses for an execution that ended without reaching its own end states.
@@ -72,13 +73,21 @@ class ExecutionGuard:
         ):
             return GuardResult(GuardVerdict.IGNORED, task_id)
         reason = unexpected_end_reason(change)
-        owner = self.tasks.fail_if_unfinished(
-            task_id, reason, finished_at=utc_timestamp(self.clock())
-        )
-        if owner is None:
+        now = self.clock()
+        failed = self.tasks.fail_if_unfinished(task_id, reason, finished_at=utc_timestamp(now))
+        if failed is None:
             return GuardResult(GuardVerdict.ALREADY_ENDED, task_id)
         try:
-            self.events.task_status_changed(task_id, owner, TaskStatus.FAILED, reason)
+            self.events.task_status_changed(
+                TaskStatusChange(
+                    task_id=task_id,
+                    owner=failed.owner,
+                    status=TaskStatus.FAILED,
+                    metadata=failed.metadata,
+                    timestamp=now,
+                    failure_reason=reason,
+                )
+            )
         except ServiceUnavailable:
             return GuardResult(GuardVerdict.TASK_FAILED, task_id, announced=False)
         return GuardResult(GuardVerdict.TASK_FAILED, task_id, announced=True)

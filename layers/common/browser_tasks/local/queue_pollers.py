@@ -3,7 +3,9 @@
 As in Lambda: messages the function reports in ``batchItemFailures`` (or all of them, if the
 invocation fails) stay on the queue and come back; the rest are deleted. One deviation: a
 failed batch is made visible again after ``retry_delay_seconds`` instead of the queue's full
-visibility timeout (90 minutes for the work queue), so local retries happen while you watch.
+visibility timeout (90 minutes for the work queue), so local retries happen while you watch —
+except the records a function that spaces its own retries (``function_delays_retries``: it
+sets each failed message's visibility itself) reports failed, whose delay is left as it set it.
 """
 
 import logging
@@ -29,12 +31,14 @@ class QueuePoller:
         function: Invocable,
         region: str,
         retry_delay_seconds: int = 2,
+        function_delays_retries: bool = False,
     ) -> None:
         self._name = name
         self._source = source
         self._function = function
         self._region = region
         self._retry_delay = retry_delay_seconds
+        self._function_delays_retries = function_delays_retries
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"poller-{name}", daemon=True)
         self._queue_arn = ""
@@ -85,7 +89,8 @@ class QueuePoller:
         failed = self._failed_ids(result)
         for message in messages:
             if message["MessageId"] in failed:
-                self._retry([message["ReceiptHandle"]])
+                if not self._function_delays_retries:
+                    self._retry([message["ReceiptHandle"]])
             else:
                 aws_clients.sqs().delete_message(
                     QueueUrl=self._source.queue_url, ReceiptHandle=message["ReceiptHandle"]

@@ -19,7 +19,6 @@ with ``ERR_PROXY_CONNECTION_FAILED`` rather than going direct.
 import asyncio
 import base64
 import contextlib
-import ipaddress
 import logging
 import re
 import socket
@@ -31,6 +30,7 @@ from typing import Self
 from urllib.parse import unquote, urlsplit
 
 from browser_tasks.adapters.browser.egress import PROXY_HOST, HostAllowlist
+from browser_tasks.adapters.network_addresses import is_public_address
 
 logger = logging.getLogger(__name__)
 
@@ -286,12 +286,9 @@ class AllowlistProxy:
         except (OSError, TimeoutError) as error:
             raise _Refused(502, f"cannot resolve {host}: {error}") from error
         addresses = [str(info[4][0]) for info in infos]
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-            if not (mapped or ip).is_global:
-                self.counters.private_refused += 1
-                raise _Refused(403, f"{host} resolves to a non-public address")
+        if not all(is_public_address(address) for address in addresses):
+            self.counters.private_refused += 1
+            raise _Refused(403, f"{host} resolves to a non-public address")
         return addresses[0]
 
     async def _tunnel(
