@@ -17,12 +17,13 @@ class DynamoStepRepository:
                 TableName=self._table, Item=to_item(step.model_dump(mode="json"))
             )
 
-    def list(self, task_id: str) -> list[StepRecord]:
+    def list(self, task_id: str, after: int = 0) -> list[StepRecord]:
         steps: list[StepRecord] = []
+        # ``step`` is the sort key: a page polling for new steps reads only those.
         arguments = {
             "TableName": self._table,
-            "KeyConditionExpression": "task_id = :t",
-            "ExpressionAttributeValues": {":t": {"S": task_id}},
+            "KeyConditionExpression": "task_id = :t AND step > :after",
+            "ExpressionAttributeValues": {":t": {"S": task_id}, ":after": {"N": str(after)}},
             "ConsistentRead": True,
         }
         with aws_call("Reading the steps"):

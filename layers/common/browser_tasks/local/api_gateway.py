@@ -48,7 +48,9 @@ def rest_proxy_event(
         "requestContext": {
             "resourcePath": "/api/v1/{proxy+}",
             "httpMethod": method,
-            "path": f"/{STAGE}{parts.path}",
+            # As on a custom domain: the local API is served without the stage in its URL
+            # (behind API Gateway's own URL this would be f"/{STAGE}{path}").
+            "path": parts.path,
             "stage": STAGE,
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": int(time.time() * 1000),
@@ -86,9 +88,10 @@ def serve_api(host: str, port: int, invoke: Invoke) -> ThreadingHTTPServer:
             if not urlsplit(self.path).path.startswith(API_PREFIX):
                 self._reply(HTTPStatus.NOT_FOUND, {}, json.dumps({"detail": "Not Found"}).encode())
                 return
-            event = rest_proxy_event(
-                self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
-            )
+            # As API Gateway does, say how the client reached us (links the API hands out).
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "x-forwarded-proto"}
+            headers["X-Forwarded-Proto"] = "http"
+            event = rest_proxy_event(self.command, self.path, headers, body, self.client_address[0])
             try:
                 response = invoke(event)
             except Exception:  # API Gateway's answer to a crashed integration
