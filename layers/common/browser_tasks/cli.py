@@ -1,4 +1,4 @@
-"""``browser-tasks``: run the local stack, manage API keys."""
+"""``browser-tasks``: run the local stack, manage API keys and balances."""
 
 import argparse
 import json
@@ -7,6 +7,8 @@ import signal
 import sys
 import threading
 from pathlib import Path
+
+from browser_tasks.caller_commands import add_caller_commands, run_caller_command
 
 DEMO_TASK = {
     "task": "Open https://example.com and tell me the title of the page.",
@@ -44,9 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--owner", required=True)
     create.add_argument("--stack-name", default="browser-tasks")
 
+    balance = commands.add_parser("balance", help="owners' balances").add_subparsers(
+        dest="balance", required=True
+    )
+    add = balance.add_parser(
+        "add", help="credit an owner (against AWS_ENDPOINT_URL or real AWS); prints the balance"
+    )
+    add.add_argument("--owner", required=True)
+    add.add_argument("--cents", type=int, required=True)
+    add.add_argument("--stack-name", default="browser-tasks")
+
+    add_caller_commands(commands)  # run, get, list, stop, pause, resume, files
+
     args = parser.parse_args(argv)
+    if "caller_command" in args:
+        return run_caller_command(args)
     if args.command == "local":
         return _run_local(args)
+    if args.command == "balance":
+        return _credit(args.owner, args.cents, args.stack_name)
     return _create_key(args.owner, args.stack_name)
 
 
@@ -148,26 +166,52 @@ def _demo(api_url: str, api_key: str, owner: str) -> None:
         print(f"  output: {record.output}", flush=True)
 
 
-def _create_key(owner: str, stack_name: str) -> int:
+def _stack_resources(stack_name: str) -> dict[str, str] | None:
+    """The stack's resource names (the SSM parameter its template writes), or None, said."""
     from browser_tasks.adapters import aws_clients
-    from browser_tasks.adapters.dynamodb_api_keys import DynamoApiKeyRepository
-    from browser_tasks.domain.api_keys import ApiKeyService
-    from browser_tasks.services import utc_now
 
     parameter = f"/{stack_name}/resources"
     try:
         value = aws_clients.ssm().get_parameter(Name=parameter)["Parameter"]["Value"]
     except Exception as error:
         print(f"Cannot read {parameter} (is the stack deployed/running?): {error}", file=sys.stderr)
+        return None
+    resources: dict[str, str] = json.loads(value)
+    return resources
+
+
+def _create_key(owner: str, stack_name: str) -> int:
+    from browser_tasks.adapters.dynamodb_api_keys import DynamoApiKeyRepository
+    from browser_tasks.domain.api_keys import ApiKeyService
+    from browser_tasks.services import utc_now
+
+    resources = _stack_resources(stack_name)
+    if resources is None:
         return 1
-    table = json.loads(value)["ApiKeysTable"]
-    service = ApiKeyService(keys=DynamoApiKeyRepository(table), clock=utc_now)
+    service = ApiKeyService(keys=DynamoApiKeyRepository(resources["ApiKeysTable"]), clock=utc_now)
     try:
         key = service.mint(owner)
     except ValueError as error:
         print(str(error), file=sys.stderr)
         return 2
     print(key)
+    return 0
+
+
+def _credit(owner: str, cents: int, stack_name: str) -> int:
+    from browser_tasks.adapters.dynamodb_balances import DynamoBalances
+    from browser_tasks.domain.metering import credit
+
+    resources = _stack_resources(stack_name)
+    if resources is None:
+        return 1
+    balances = DynamoBalances(resources["OwnersTable"], resources["TasksTable"])
+    try:
+        balance = credit(balances, owner, cents)
+    except ValueError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    print(balance)
     return 0
 
 

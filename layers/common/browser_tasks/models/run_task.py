@@ -175,3 +175,9 @@ class RunTaskRequest(BaseModel):
     def settings_without_secrets(self) -> dict[str, Any]:
         """Every field but ``task``, ``secrets`` and ``metadata``: what the task item stores."""
         return self.model_dump(exclude={"task", "secrets", "metadata"}, exclude_none=True)
+
+
+class TaskCreated(BaseModel):
+    """What ``POST /api/v1/run-task`` answers: the new task's id."""
+
+    id: str

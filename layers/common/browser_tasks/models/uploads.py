@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from browser_tasks.models.file_names import validate_file_name
 
@@ -50,3 +50,11 @@ class PresignedUploadRequest(BaseModel):
                 f"(expected {' or '.join(sorted(allowed))})"
             )
         return self
+
+
+class PresignedUpload(BaseModel):
+    """What ``POST /api/v1/uploads/presigned-url`` answers."""
+
+    upload_url: str = Field(
+        description="PUT the file here, with the same Content-Type, within 15 minutes."
+    )
