@@ -13,18 +13,20 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from api_docs import serve_api_docs
 from browser_tasks.errors import (
     BrowserTasksError,
+    InsufficientBalance,
+    NotFound,
     RequestInvalid,
     ServiceUnavailable,
     TaskConflict,
-    TaskNotFound,
     TaskStartFailed,
     Unauthorized,
 )
 from observability import logger, metrics, tracer
-from routes import account, tasks, uploads
-from routes.auth import require_api_key
+from routes import account, task_pages, task_reads, tasks, uploads, webhooks
+from routes.auth import is_public, request_owner, require_api_key
 
 API_PREFIX = "/api/v1"
 
@@ -32,11 +34,16 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.use(middlewares=[require_api_key])
 app.include_router(account.router, prefix=API_PREFIX)
 app.include_router(tasks.router, prefix=API_PREFIX)
+app.include_router(task_reads.router, prefix=API_PREFIX)
+app.include_router(task_pages.router, prefix=API_PREFIX)  # no key: a token in the path
 app.include_router(uploads.router, prefix=API_PREFIX)
+app.include_router(webhooks.router, prefix=API_PREFIX)
+serve_api_docs(app)  # /openapi.json and /docs, from the routes above
 
 HTTP_STATUS_BY_ERROR: dict[type[BrowserTasksError], HTTPStatus] = {
     Unauthorized: HTTPStatus.UNAUTHORIZED,
-    TaskNotFound: HTTPStatus.NOT_FOUND,
+    InsufficientBalance: HTTPStatus.PAYMENT_REQUIRED,
+    NotFound: HTTPStatus.NOT_FOUND,
     TaskConflict: HTTPStatus.CONFLICT,
     ServiceUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     TaskStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
@@ -57,6 +64,14 @@ def detail_response(
 
 @app.exception_handler(RequestValidationError)
 def validation_failed(error: RequestValidationError) -> Response[str]:
+    # Powertools validates before any middleware runs: without this check an anonymous caller
+    # would learn what is wrong with its input instead of getting its 401.
+    if not is_public(app.current_event.path):
+        try:
+            request_owner(app)
+        except BrowserTasksError as refused:  # Unauthorized, or the key store unavailable
+            answer: Response[str] = domain_error(refused)
+            return answer
     # FastAPI's shape, which v1 callers parse: loc, msg and type, and never the input
     # (it may hold a secret).
     detail = [

@@ -213,3 +213,15 @@ def test_sample_api_event_runs_through_the_handler(stack: InProcessStack) -> Non
 
     assert response["statusCode"] == 200, response["body"]
     assert json.loads(response["body"])["id"].startswith("task_")
+
+
+@pytest.mark.parametrize("key", [None, "bt_not_a_key_we_know_0123456789"])
+def test_an_anonymous_caller_with_bad_input_gets_401_not_the_validation_detail(
+    stack: InProcessStack, key: str | None
+) -> None:
+    # Powertools validates the body before the key middleware runs; the key is checked first.
+    response = stack.call("POST", "/api/v1/run-task", body={"task": ""}, key=key)
+
+    assert response.status == 401
+    assert response.json() == {"detail": response.json()["detail"]}
+    assert "task" not in json.dumps(response.json())

@@ -15,6 +15,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -63,7 +64,12 @@ class FakeWorker:
         self._sqs = boto3.client("sqs")
         self._sfn = boto3.client("stepfunctions")
 
-    def run_task(self, max_agent_steps: int = 10, time_limit_seconds: int = 60) -> str:
+    def run_task(
+        self,
+        max_agent_steps: int = 10,
+        time_limit_seconds: int = 60,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
         """POST /run-task: the API stores the task and starts its execution."""
         response = self.stack.call(
             "POST",
@@ -72,6 +78,7 @@ class FakeWorker:
                 "task": "Find the price",
                 "max_agent_steps": max_agent_steps,
                 "time_limit_seconds": time_limit_seconds,
+                "metadata": metadata,
             },
         )
         assert response.status == 200, response.text
@@ -99,8 +106,23 @@ class FakeWorker:
             if body["task_id"] in self.task_ids:
                 self.tokens.append(body["task_token"])
                 assert body["kind"] == kind, body
+                if kind == "run_chunk":
+                    self._until_the_wait_is_armed(body["task_token"])
                 return body
         return None
+
+    def _until_the_wait_is_armed(self, token: str) -> None:
+        """moto sends a token task's message before it arms the heartbeat wait; an answer in
+        between is lost (the wait then times out) and a heartbeat is InvalidToken. A real
+        worker is never that fast; this one waits until a heartbeat is accepted."""
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                self._sfn.send_task_heartbeat(taskToken=token)
+                return
+            except self._sfn.exceptions.InvalidToken:
+                assert time.monotonic() < deadline, "the chunk's wait was never armed"
+                time.sleep(0.02)
 
     def assert_queue_empty(self) -> None:
         """No message for this test's tasks is waiting."""
@@ -253,7 +275,7 @@ def test_done_on_the_first_chunk_finishes_the_task(
     assert "finished_at" in item
     assert "failure_reason" not in item
     assert worker.states_entered(task_id) == [*START, *COUNTED, *FINISHED]
-    assert worker.statuses_announced(task_id) == ["running", "finished"]
+    assert worker.statuses_announced(task_id) == ["created", "running", "finished"]
 
 
 def test_continue_then_done_runs_a_second_chunk_with_the_counters_carried(
@@ -296,7 +318,7 @@ def test_steps_reaching_max_agent_steps_fail_the_task(
     assert "maximum steps reached (5 of max_agent_steps=5)" in reason
     worker.assert_path_ends(task_id, ["CountChunk", "Route", "FailMaxSteps", *FAILED])
     events = worker.status_events(task_id)
-    assert [e["status"] for e in events] == ["running", "failed"]
+    assert [e["status"] for e in events] == ["created", "running", "failed"]
     assert events[-1]["failure_reason"] == reason
 
 
@@ -341,7 +363,7 @@ def test_a_worker_answering_stopped_stops_the_task(
     assert "finished_at" in item
     assert "failure_reason" not in item
     assert worker.states_entered(task_id) == [*START, *COUNTED, *STOPPED]
-    assert worker.statuses_announced(task_id) == ["running", "stopped"]
+    assert worker.statuses_announced(task_id) == ["created", "running", "stopped"]
 
 
 def test_a_worker_answering_failed_with_an_error_fails_the_task_with_that_error(
@@ -622,7 +644,37 @@ def test_a_paused_task_resumes_and_finishes(stack: InProcessStack, worker: FakeW
         *COUNTED,
         *FINISHED,
     ]
-    assert worker.statuses_announced(task_id) == ["running", "paused", "running", "finished"]
+    assert worker.statuses_announced(task_id) == [
+        "created",
+        "running",
+        "paused",
+        "running",
+        "finished",
+    ]
+
+
+def test_every_status_event_carries_the_metadata_and_when_the_status_changed(
+    stack: InProcessStack, worker: FakeWorker
+) -> None:
+    # Given a task whose execution state is rebuilt by every path that rebuilds it: a retried
+    # chunk (CountRetry), a counted one (CountChunk), a pause and its resume
+    metadata = {"order": "42", "team": "growth"}
+    task_id = worker.run_task(metadata=metadata)
+    worker.fail(worker.take(), "Boom")
+    parked = _pause(worker, task_id)
+    worker.answer(parked, {"state": "resume"})
+    worker.chunk_ended(worker.take(), "done")
+    assert worker.wait_until_ended(task_id) == "SUCCEEDED"
+
+    events = worker.status_events(task_id)
+
+    assert [e["status"] for e in events] == ["created", "running", "paused", "running", "finished"]
+    assert all(e["metadata"] == metadata and e["owner"] == "alice" for e in events)
+    times = [datetime.fromisoformat(e["timestamp"]) for e in events]
+    assert times == sorted(times)
+    item = task_item(task_id)
+    assert times[0] == datetime.fromisoformat(item["created_at"]["S"])
+    assert times[-1] >= datetime.fromisoformat(item["finished_at"]["S"])
 
 
 def test_a_paused_task_answered_stopped_is_stopped(
@@ -635,7 +687,7 @@ def test_a_paused_task_answered_stopped_is_stopped(
     assert worker.wait_until_ended(task_id) == "SUCCEEDED"
     assert _status(task_id) == "stopped"
     worker.assert_path_ends(task_id, ["AwaitResume", "CheckResume", "ResumeRoute", *STOPPED])
-    assert worker.statuses_announced(task_id) == ["running", "paused", "stopped"]
+    assert worker.statuses_announced(task_id) == ["created", "running", "paused", "stopped"]
     worker.assert_queue_empty()
 
 
@@ -736,7 +788,7 @@ def test_a_task_that_became_terminal_while_its_chunk_ran_is_left_as_it_was(
     assert worker.wait_until_ended(task_id) == "SUCCEEDED"
     assert task_item(task_id) == before
     worker.assert_path_ends(task_id, [guard, "AlreadyTerminal"])
-    assert worker.statuses_announced(task_id) == ["running"]
+    assert worker.statuses_announced(task_id) == ["created", "running"]
 
 
 def test_a_task_that_left_paused_before_its_resume_is_left_as_it_was(

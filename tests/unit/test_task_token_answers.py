@@ -67,3 +67,44 @@ def test_any_other_refusal_is_still_a_failure(stepfunctions: Stubber, answer: st
 
     with pytest.raises(ServiceUnavailable, match="AccessDeniedException"):
         send()
+
+
+def test_still_waiting_asks_again_while_the_wait_is_not_yet_armed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # moto answers a heartbeat sent before it armed the token's wait with InvalidToken.
+    from botocore.exceptions import ClientError
+
+    from browser_tasks.adapters import stepfunctions_callbacks
+    from browser_tasks.errors import ServiceUnavailable
+
+    answers = iter(["InvalidToken", "InvalidToken", None])
+
+    def heartbeat(_self: object, _token: str) -> None:
+        code = next(answers)
+        if code:
+            error = ClientError({"Error": {"Code": code, "Message": "x"}}, "SendTaskHeartbeat")
+            raise ServiceUnavailable("Sending a heartbeat failed") from error
+
+    monkeypatch.setattr(stepfunctions_callbacks, "_ARMING_PAUSE_SECONDS", 0)
+    monkeypatch.setattr(stepfunctions_callbacks.TaskTokenCallbacks, "heartbeat", heartbeat)
+
+    assert stepfunctions_callbacks.TaskTokenCallbacks().still_waiting("token") is True
+
+
+@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist"])
+def test_still_waiting_is_false_once_the_token_is_decided(
+    monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from browser_tasks.adapters import stepfunctions_callbacks
+    from browser_tasks.errors import ServiceUnavailable
+
+    def heartbeat(_self: object, _token: str) -> None:
+        error = ClientError({"Error": {"Code": code, "Message": "x"}}, "SendTaskHeartbeat")
+        raise ServiceUnavailable("Sending a heartbeat failed") from error
+
+    monkeypatch.setattr(stepfunctions_callbacks.TaskTokenCallbacks, "heartbeat", heartbeat)
+
+    assert stepfunctions_callbacks.TaskTokenCallbacks().still_waiting("token") is False

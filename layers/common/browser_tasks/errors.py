@@ -17,11 +17,34 @@ class Unauthorized(BrowserTasksError):
     """No API key, or one we do not know."""
 
 
-class TaskNotFound(BrowserTasksError):
+class NotFound(BrowserTasksError):
+    """What was asked for does not exist for this caller."""
+
+
+class TaskNotFound(NotFound):
     """Unknown id, or another owner's: the two are indistinguishable on purpose."""
 
     def __init__(self) -> None:
         super().__init__("Task not found")
+
+
+class OutputFileNotFound(NotFound):
+    """The task has no output file of that name."""
+
+    def __init__(self) -> None:
+        super().__init__("Output file not found")
+
+
+class WebhookNotFound(NotFound):
+    """The owner has registered no webhook."""
+
+    def __init__(self) -> None:
+        super().__init__("Webhook not found")
+
+
+class WebhookDeliveryFailed(BrowserTasksError):
+    """A webhook endpoint could not be reached or did not answer 2xx; the notifier retries.
+    Never shown to an API caller."""
 
 
 class ServiceUnavailable(BrowserTasksError):
@@ -43,6 +66,10 @@ class RequestInvalid(BrowserTasksError):
     def __init__(self, problems: list[tuple[list[str | int], str, str]]) -> None:
         super().__init__("; ".join(msg for _, msg, _ in problems))
         self.problems = problems
+
+
+class InsufficientBalance(BrowserTasksError):
+    """With billing on, the owner's balance does not cover what was asked; nothing was done."""
 
 
 class TaskConflict(BrowserTasksError):

@@ -5,6 +5,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from browser_tasks.domain.pricing import PriceList
+
 
 class Settings(BaseSettings):
     """Resource names from ``template.yaml``'s Globals (env var = field name, upper case)."""
@@ -27,6 +29,21 @@ class Settings(BaseSettings):
     # a caller may name (run-task's time_limit_seconds). The state machine enforces it.
     task_time_limit_seconds: int = Field(default=3600, ge=10, le=86_400)
     task_max_time_limit_seconds: int = Field(default=14_400, ge=10, le=86_400)
+    # In AWS nothing we call on a caller's behalf (a webhook, the worker's browser) may
+    # resolve to loopback, link-local or private addresses; `browser-tasks local` turns it off
+    # (its test sites and receivers live on loopback). The worker reads the same variable.
+    block_private_networks: bool = True
+    # The notifier: its queue (to delay a failed delivery's retry) and the backoff's base;
+    # a failed try n waits base x 2^n seconds (WebhookRetryBaseSeconds).
+    webhook_queue_url: str = ""
+    webhook_retry_base_seconds: int = Field(default=30, ge=1, le=600)
+    # Metering (BillingEnabled, PriceList in the template): off, nothing is charged or refused.
+    billing_enabled: bool = False
+    # JSON naming only the prices that differ from v1's (see PriceList); "{}" keeps them all.
+    price_list: PriceList = Field(default_factory=PriceList)
+    # How long the presigned URLs the task reads hand out (screenshots, GIF, output files)
+    # work (template: MediaUrlSeconds). A URL also dies with the role session that signed it.
+    media_url_seconds: int = Field(default=900, ge=60, le=43_200)
 
 
 @lru_cache(maxsize=1)

@@ -54,20 +54,22 @@ class DynamoTaskRepository:
         )
 
     def record_progress(
-        self, task_id: str, steps_count: int, cost_cents: int, updated_at: str
+        self, task_id: str, steps_count: int, cost_cents: int | None, updated_at: str
     ) -> None:
         """Steps recorded so far and what they cost (set, not added: a replayed step is a
-        no-op)."""
+        no-op). ``cost_cents`` None leaves the cost as it is (with billing on, the charges
+        keep it)."""
+        values = {":n": {"N": str(steps_count)}, ":t": {"S": updated_at}}
+        update = "SET steps_count = :n, updated_at = :t"
+        if cost_cents is not None:
+            values[":c"] = {"N": str(cost_cents)}
+            update += ", cost_cents = :c"
         with aws_call("Recording progress"):
             aws_clients.dynamodb().update_item(
                 TableName=self._table,
                 Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET steps_count = :n, cost_cents = :c, updated_at = :t",
-                ExpressionAttributeValues={
-                    ":n": {"N": str(steps_count)},
-                    ":c": {"N": str(cost_cents)},
-                    ":t": {"S": updated_at},
-                },
+                UpdateExpression=update,
+                ExpressionAttributeValues=values,
             )
 
     def record_outcome(self, task_id: str, outcome: TaskOutcome, updated_at: str) -> None:
@@ -81,6 +83,33 @@ class DynamoTaskRepository:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={f":{n}": v for n, v in values.items()},
             )
+
+    def fail_if_unfinished(
+        self, task_id: str, reason: str, *, finished_at: str
+    ) -> TaskRecord | None:
+        """``created``/``running``/``paused`` → ``failed`` (the execution guard's one write);
+        the task as written, or None if it had already ended or does not exist (the condition
+        also keeps a missing id from being written as a new item). The owner and metadata of
+        its status event come from the item returned.
+
+        ``stop_requested`` is set too: a worker may still be running a chunk of the task, and
+        it reads that flag after every step.
+        """
+        return self._conditional_update(
+            task_id,
+            "SET #s = :failed, failure_reason = :r, finished_at = :t, updated_at = :t, "
+            "stop_requested = :yes",
+            "#s IN (:created, :running, :paused)",
+            {
+                ":failed": {"S": TaskStatus.FAILED.value},
+                ":r": {"S": reason},
+                ":t": {"S": finished_at},
+                ":yes": {"BOOL": True},
+                ":created": {"S": TaskStatus.CREATED.value},
+                ":running": {"S": TaskStatus.RUNNING.value},
+                ":paused": {"S": TaskStatus.PAUSED.value},
+            },
+        )
 
     def record_step_started(self, task_id: str, started: StepStarted) -> None:
         """Written before a step's actions run (one small write a step); see StepStarted."""

@@ -3,6 +3,7 @@ answer to a paused task's token."""
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +20,8 @@ logger = logging.getLogger(__name__)
 # whose execution has ended. The API and the worker may both answer a paused task's token,
 # and a chunk's token may time out while the chunk still runs: either way the token's wait is
 # already decided, so a refused answer is not a failure (and retrying it could not succeed).
+_ARMING_CHECKS = 5
+_ARMING_PAUSE_SECONDS = 0.2
 ALREADY_DECIDED_ERROR_CODES = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 
 
@@ -62,12 +65,25 @@ class TaskTokenCallbacks:
     def still_waiting(self, task_token: str) -> bool:
         """A heartbeat before a chunk starts. False if the token's wait is already decided:
         a redelivered message whose chunk the state machine has since retried under a new
-        token (or ended), which must not run beside the retry."""
-        try:
-            self.heartbeat(task_token)
-        except ServiceUnavailable as error:
-            cause = error.__cause__
-            if isinstance(cause, ClientError) and error_code(cause) in ALREADY_DECIDED_ERROR_CODES:
-                return False
-            raise
-        return True
+        token (or ended), which must not run beside the retry.
+
+        InvalidToken is asked again a few times first: moto sends a token task's message
+        before it arms the wait, and answers a heartbeat in between with InvalidToken.
+        """
+        for attempt in range(_ARMING_CHECKS):
+            try:
+                self.heartbeat(task_token)
+            except ServiceUnavailable as error:
+                code = (
+                    error_code(error.__cause__)
+                    if isinstance(error.__cause__, ClientError)
+                    else None
+                )
+                if code == "InvalidToken" and attempt + 1 < _ARMING_CHECKS:
+                    time.sleep(_ARMING_PAUSE_SECONDS)
+                    continue
+                if code in ALREADY_DECIDED_ERROR_CODES:
+                    return False
+                raise
+            return True
+        return False

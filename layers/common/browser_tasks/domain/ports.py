@@ -2,7 +2,12 @@
 
 from typing import Any, Protocol
 
+from browser_tasks.models.billing import StepCharge
+from browser_tasks.models.status_events import TaskStatusChange, WebhookTestRequest
+from browser_tasks.models.step import StepRecord
 from browser_tasks.models.task import TaskRecord, TaskStatus
+from browser_tasks.models.task_view import TaskFilter
+from browser_tasks.models.webhooks import StoredWebhook
 from browser_tasks.models.work import ResumeAnswer
 
 
@@ -54,15 +59,102 @@ class Workflow(Protocol):
 
 
 class UnfinishedTasks(Protocol):
-    def fail_if_unfinished(self, task_id: str, reason: str, *, finished_at: str) -> str | None:
+    def fail_if_unfinished(
+        self, task_id: str, reason: str, *, finished_at: str
+    ) -> TaskRecord | None:
         """Set ``failed`` with a reason if the task is ``created``, ``running`` or ``paused``,
-        and ask a worker still running it to stop; return its owner, or None if the task had
-        already ended (or does not exist)."""
+        and ask a worker still running it to stop; return the task as written, or None if it
+        had already ended (or does not exist)."""
 
 
 class StatusEvents(Protocol):
-    def task_status_changed(
-        self, task_id: str, owner: str, status: TaskStatus, failure_reason: str | None = None
-    ) -> None:
+    def task_status_changed(self, change: TaskStatusChange) -> None:
         """Announce a status change (TaskStatusChanged on the stack's bus), as the state
         machine does; raise ``ServiceUnavailable`` if it could not be sent."""
+
+    def webhook_test_requested(self, request: WebhookTestRequest) -> None:
+        """Ask for a test delivery to the owner's webhook (WebhookTest on the same bus, so it
+        reaches the notifier the way status changes do); ``ServiceUnavailable`` if not sent."""
+
+
+class WebhookStore(Protocol):
+    """One webhook per owner, kept on the owner's item beside whatever else it holds."""
+
+    def put(self, owner: str, webhook: StoredWebhook) -> None: ...
+
+    def get(self, owner: str) -> StoredWebhook | None: ...
+
+    def delete(self, owner: str) -> None:
+        """Forget the owner's webhook; nothing happens if there is none."""
+
+
+class HostCheck(Protocol):
+    def refusal(self, host: str, port: int) -> str | None:
+        """Why ``host`` may not be called (it does not resolve, or resolves to a loopback,
+        link-local or private address), or None if every address it resolves to is public."""
+
+
+class WebhookSender(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST ``body`` and return the HTTP status; ``WebhookDeliveryFailed`` if no answer
+        came (refused destination, connection error, timeout)."""
+
+
+class TaskLookup(Protocol):
+    def get(self, task_id: str) -> TaskRecord | None: ...
+
+
+class TaskIndex(Protocol):
+    """One owner's tasks, newest first."""
+
+    def count(self, owner: str, where: TaskFilter) -> int:
+        """How many of the owner's tasks match ``where``."""
+
+    def newest_first(
+        self, owner: str, where: TaskFilter, *, skip: int, take: int
+    ) -> list[TaskRecord]:
+        """Up to ``take`` of the owner's tasks matching ``where``, after the newest ``skip``."""
+
+
+class StepLog(Protocol):
+    def list(self, task_id: str, after: int = 0) -> list[StepRecord]:
+        """Every stored step of the task numbered above ``after`` (all of them by default)."""
+
+
+class MediaLinks(Protocol):
+    def presign_get(self, key: str, seconds: int) -> str:
+        """A URL that GETs the stored object for ``seconds``."""
+
+    def output_file_key(self, owner: str, task_id: str, file_name: str) -> str: ...
+
+    def origin(self) -> str:
+        """``scheme://host[:port]`` that every URL of ``presign_get`` starts with."""
+
+
+class SavedBrowserData(Protocol):
+    def load(self, owner: str, key: str) -> dict[str, Any] | None:
+        """Saved browser state (``{"cookies": [...]}``), decrypted; None if none was saved."""
+
+
+class Balances(Protocol):
+    """Each owner's balance in cents; every change is one atomic conditional write."""
+
+    def balance(self, owner: str) -> int:
+        """0 for an owner never credited."""
+
+    def credit(self, owner: str, cents: int) -> int:
+        """Add ``cents``; the balance after."""
+
+    def debit_if_at_least(self, owner: str, cents: int, at_least: int) -> int | None:
+        """Take ``cents`` if the balance is at least ``at_least``: None if taken, else the
+        balance that fell short."""
+
+    def refund_task_start(self, owner: str, task_id: str, cents: int) -> None:
+        """Give back a task's start fee and set its ``cost_cents`` to 0, at most once."""
+
+    def charge_step(
+        self, owner: str, task_id: str, step: int, cents: int, task_cost_cents: int
+    ) -> StepCharge:
+        """Take ``cents`` for step number ``step`` unless the task was already charged for it
+        or the balance is below ``cents``; on a charge the task's cost becomes
+        ``task_cost_cents``."""

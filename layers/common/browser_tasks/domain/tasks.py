@@ -1,13 +1,21 @@
 """Creating a task and reading it back, the same for every entry point."""
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from browser_tasks.domain.ids import new_task_id
-from browser_tasks.domain.ports import SecretsCipher, TaskRepository, Workflow
-from browser_tasks.domain.pricing import task_cost_cents
+from browser_tasks.domain.metering import Metering
+from browser_tasks.domain.ports import (
+    SecretsCipher,
+    StatusEvents,
+    TaskLookup,
+    TaskRepository,
+    Workflow,
+)
+from browser_tasks.domain.task_pages import new_page_token
 from browser_tasks.domain.uploads import UploadService
 from browser_tasks.errors import (
     RequestInvalid,
@@ -17,8 +25,11 @@ from browser_tasks.errors import (
     TaskStartFailed,
 )
 from browser_tasks.models.run_task import RunTaskRequest
+from browser_tasks.models.status_events import TaskStatusChange
 from browser_tasks.models.task import TaskRecord, TaskStatus, utc_timestamp
 from browser_tasks.models.work import ResumeAnswer
+
+logger = logging.getLogger(__name__)
 
 
 def secrets_context(task_id: str, owner: str) -> dict[str, str]:
@@ -26,12 +37,22 @@ def secrets_context(task_id: str, owner: str) -> dict[str, str]:
     return {"task_id": task_id, "owner": owner}
 
 
+def owned_task(tasks: TaskLookup, owner: str, task_id: str) -> TaskRecord:
+    """The owner's task; another owner's id is as unknown as a made-up one (``TaskNotFound``)."""
+    record = tasks.get(task_id)
+    if record is None or record.owner != owner:
+        raise TaskNotFound()
+    return record
+
+
 @dataclass(frozen=True)
 class TaskService:
     tasks: TaskRepository
     cipher: SecretsCipher
     workflow: Workflow
+    events: StatusEvents
     uploads: UploadService
+    metering: Metering
     clock: Callable[[], datetime]
     time_limit_seconds: int  # when the request names none
     max_time_limit_seconds: int
@@ -43,10 +64,13 @@ class TaskService:
         ------
         RequestInvalid
             A named file was never uploaded by this owner, or the size limits do not hold.
+        InsufficientBalance
+            With billing on, the balance is below the start fee plus one step.
         ServiceUnavailable
-            KMS or DynamoDB failed before anything was stored.
+            KMS or DynamoDB failed before anything was stored (nothing is charged).
         TaskStartFailed
-            The task was stored but its execution did not start; it is now ``failed``.
+            The task was stored but its execution did not start; it is now ``failed`` and
+            its start fee refunded.
         """
         if (request.time_limit_seconds or 0) > self.max_time_limit_seconds:
             raise RequestInvalid(
@@ -77,27 +101,37 @@ class TaskService:
             settings=request.settings_without_secrets(),
             metadata=request.metadata or {},
             secrets_ciphertext=ciphertext,
-            cost_cents=task_cost_cents(request.llm_model, 0),
+            cost_cents=self.metering.prices.task_cost_cents(request.llm_model, 0),
+            live_token=new_page_token(),
+            share_token=new_page_token() if request.enable_public_share else None,
         )
-        self.tasks.create(record)
+        # Charged before the task exists, so a task is never stored unpaid; given back if
+        # it then never runs.
+        fee = self.metering.charge_task_start(owner, request.llm_model)
+        try:
+            self.tasks.create(record)
+        except ServiceUnavailable:
+            self.metering.refund_task_start(owner, None, fee)
+            raise
+        # Announced before the execution starts, so that ``created`` is on the bus before the
+        # execution's own ``running`` (putting it after StartExecution races EmitRunning).
+        self._announce(record, TaskStatus.CREATED, now)
         try:
             self.workflow.start(task_id, self._execution_input(record, request))
         except ServiceUnavailable as error:
-            self.tasks.mark_failed(
-                task_id,
-                f"the workflow could not be started: {error.detail}",
-                finished_at=utc_timestamp(self.clock()),
-                expected=TaskStatus.CREATED,
-            )
+            reason = f"the workflow could not be started: {error.detail}"
+            failed_at = self.clock()
+            if self.tasks.mark_failed(
+                task_id, reason, finished_at=utc_timestamp(failed_at), expected=TaskStatus.CREATED
+            ):
+                self._announce(record, TaskStatus.FAILED, failed_at, reason)
+            self.metering.refund_task_start(owner, task_id, fee)
             raise TaskStartFailed(task_id, error.detail) from error
         return record
 
     def get(self, owner: str, task_id: str) -> TaskRecord:
         """The owner's task; another owner's id is as unknown as a made-up one."""
-        record = self.tasks.get(task_id)
-        if record is None or record.owner != owner:
-            raise TaskNotFound()
-        return record
+        return owned_task(self.tasks, owner, task_id)
 
     def stop(self, owner: str, task_id: str) -> None:
         """Stop a task for good, whatever non-terminal state it is in.
@@ -117,9 +151,12 @@ class TaskService:
         record = self.get(owner, task_id)
         if record.status.is_terminal:
             raise TaskConflict(f"Task is already {record.status.value}; it cannot be stopped")
+        stopped_at = self.clock()
         if record.status is TaskStatus.CREATED and self.tasks.mark_stopped_if_created(
-            task_id, utc_timestamp(self.clock())
+            task_id, utc_timestamp(stopped_at)
         ):
+            # The execution will find it not created and end silently: announced here.
+            self._announce(record, TaskStatus.STOPPED, stopped_at)
             return
         stopping = self.tasks.request_stop(task_id)
         if stopping is None:
@@ -172,11 +209,38 @@ class TaskService:
         if resuming.resume_token:
             self.workflow.answer(resuming.resume_token, ResumeAnswer(state="resume"))
 
+    def _announce(
+        self,
+        record: TaskRecord,
+        status: TaskStatus,
+        at: datetime,
+        failure_reason: str | None = None,
+    ) -> None:
+        """Best effort: the stored status is what callers read; a lost event costs a webhook
+        call, never the task (the API still answers run-task)."""
+        change = TaskStatusChange(
+            task_id=record.task_id,
+            owner=record.owner,
+            status=status,
+            metadata=record.metadata,
+            timestamp=at,
+            failure_reason=failure_reason,
+        )
+        try:
+            self.events.task_status_changed(change)
+        except ServiceUnavailable as error:
+            logger.warning(
+                "Status event not sent",
+                extra={"task_id": record.task_id, "status": status.value, "error": error.detail},
+            )
+
     def _execution_input(self, record: TaskRecord, request: RunTaskRequest) -> dict[str, object]:
-        # Counters the state machine carries between chunks; no request content, no secrets.
+        # Counters the state machine carries between chunks, and the caller's metadata for its
+        # status events; no task text, no secrets.
         return {
             "task_id": record.task_id,
             "owner": record.owner,
+            "metadata": record.metadata,
             "max_agent_steps": request.max_agent_steps,
             "time_limit_seconds": request.time_limit_seconds or self.time_limit_seconds,
             "chunk": 0,

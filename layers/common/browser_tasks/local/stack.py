@@ -30,6 +30,11 @@ LOCAL_FUNCTION_ENVIRONMENT = {
 }
 
 
+# Functions that hide each message they report failed for as long as its retry should wait
+# (the notifier's backoff): their pollers leave that delay alone, as Lambda does.
+FUNCTIONS_THAT_DELAY_RETRIES = frozenset({"NotifierFunction"})
+
+
 @dataclass
 class LocalStackConfig:
     project_root: Path
@@ -182,6 +187,7 @@ class LocalStack:
                     container,
                     self.config.region,
                     retry_delay_seconds=self.config.retry_delay_seconds,
+                    function_delays_retries=spec.logical_id in FUNCTIONS_THAT_DELAY_RETRIES,
                 )
                 poller.start()
                 self._pollers.append(poller)

@@ -71,6 +71,10 @@ class TaskRecord(TaskOutcome):
     resume_token: str | None = None
     # The step the worker was in when it last recorded one starting; see StepStarted.
     step_started: StepStarted | None = None
+    # The tokens in the live view's and the share page's links (domain/task_pages.py);
+    # share_token only with enable_public_share. Returned only inside those links.
+    live_token: str | None = None
+    share_token: str | None = None
 
 
 @dataclass(frozen=True)
