@@ -29,3 +29,32 @@ def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     return
+
+
+# Modules that drive Chromium or a `browser-tasks local` subprocess. `scripts/test` runs the
+# suite on two xdist workers with `--dist loadgroup`: these all go to one worker, one after
+# the other (two Chromium-heavy tests side by side on 2 cores would race their own timing),
+# while the other worker takes the in-process moto tests.
+BROWSER_MODULES = frozenset(
+    {
+        "test_adblock",
+        "test_caller_cli",
+        "test_egress",
+        "test_execution_guard_local",
+        "test_fakes",
+        "test_local_stack",
+        "test_metering_local",
+        "test_private_networks",
+        "test_queue_pollers",
+        "test_task_pages_e2e",
+        "test_webhooks_local",
+        "test_worker_e2e",
+        "test_workflow",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in BROWSER_MODULES:
+            item.add_marker(pytest.mark.xdist_group("browser"))
