@@ -2,6 +2,8 @@
 submit over HTTP, wait for the end, read what the stack stored."""
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +12,7 @@ import psutil
 import requests
 
 from tests.fakes import ScriptedLLM, TestSite
-from tests.local_stack_process import LocalStackProcess
+from tests.local_stack_process import LocalStackProcess, local_stack_process
 
 TERMINAL = ("finished", "failed", "stopped")
 
@@ -129,3 +131,25 @@ class TaskWorld:
             if "mediabucket" in b["Name"]
         )
         return bytes(self.aws("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+@contextmanager
+def stack_with_scripted_model(
+    api_key: str, llm: ScriptedLLM, site: TestSite, parameters: dict[str, str] | None = None
+) -> Iterator[TaskWorld]:
+    """``browser-tasks local`` whose worker talks to ``llm`` (template ``parameters``
+    overridden), and the site its tasks visit."""
+    environment = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"}
+    with local_stack_process(api_key, extra_env=environment, parameters=parameters) as stack:
+        yield TaskWorld(stack, llm, site)
+
+
+@contextmanager
+def scripted_world(api_key: str, parameters: dict[str, str] | None = None) -> Iterator[TaskWorld]:
+    """A scripted model, a test site and a local stack: what most end-to-end tests need."""
+    with (
+        ScriptedLLM() as llm,
+        TestSite() as site,
+        stack_with_scripted_model(api_key, llm, site, parameters) as world,
+    ):
+        yield world

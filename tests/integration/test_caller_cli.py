@@ -17,10 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fakes import ScriptedLLM, TestSite
 from tests.fakes.test_site import REPORT_CSV
-from tests.local_stack_process import local_stack_process
-from tests.task_world import TaskWorld
+from tests.task_world import TaskWorld, scripted_world
 
 API_KEY = "bt_local_test_caller_cli_key_01234567"
 CLI = [sys.executable, "-m", "browser_tasks.cli"]
@@ -28,10 +26,8 @@ CLI = [sys.executable, "-m", "browser_tasks.cli"]
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[TaskWorld]:
-    with ScriptedLLM() as llm, TestSite() as site:
-        environment = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"}
-        with local_stack_process(API_KEY, extra_env=environment) as stack:
-            yield TaskWorld(stack, llm, site)
+    with scripted_world(API_KEY) as world:
+        yield world
 
 
 def _environment(world: TaskWorld, key: str) -> dict[str, str]:

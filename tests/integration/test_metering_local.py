@@ -10,9 +10,7 @@ import pytest
 import requests
 
 from tests.conftest import PROJECT_ROOT
-from tests.fakes import ScriptedLLM, TestSite
-from tests.local_stack_process import local_stack_process
-from tests.task_world import TaskWorld
+from tests.task_world import TaskWorld, scripted_world
 
 API_KEY = "bt_local_test_metering_key_0123456789"
 OWNER = "local"  # the owner `browser-tasks local` gives its key
@@ -21,12 +19,8 @@ CREDIT_10 = ["balance", "add", "--owner", OWNER, "--cents", "10"]
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[TaskWorld]:
-    with ScriptedLLM() as llm, TestSite() as site:
-        environment = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"}
-        with local_stack_process(
-            API_KEY, extra_env=environment, parameters={"BillingEnabled": "true"}
-        ) as stack:
-            yield TaskWorld(stack, llm, site)
+    with scripted_world(API_KEY, {"BillingEnabled": "true"}) as world:
+        yield world
 
 
 def _balance(world: TaskWorld) -> str:

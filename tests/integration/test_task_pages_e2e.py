@@ -17,10 +17,8 @@ import pytest
 import requests
 
 from tests.browser_probe import Probe, browser, offline_browser_use, poll, run
-from tests.fakes import ScriptedLLM, TestSite
 from tests.fakes.scripted_llm import agent_step_number
-from tests.local_stack_process import local_stack_process
-from tests.task_world import TaskWorld
+from tests.task_world import TaskWorld, scripted_world
 
 API_KEY = "bt_local_test_task_pages_key_0123456789"
 METADATA_VALUE = "customer-acme-8812"
@@ -43,10 +41,8 @@ def _offline_browser_use(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[TaskWorld]:
-    with ScriptedLLM() as llm, TestSite() as site:
-        environment = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"}
-        with local_stack_process(API_KEY, extra_env=environment) as stack:
-            yield TaskWorld(stack, llm, site)
+    with scripted_world(API_KEY) as world:
+        yield world
 
 
 def _script(world: TaskWorld, canary: str, held: threading.Event) -> Any:

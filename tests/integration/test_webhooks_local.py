@@ -11,31 +11,27 @@ from datetime import datetime
 import pytest
 import requests
 
-from tests.fakes import ScriptedLLM, TestSite
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.local_stack_process import local_stack_process
-from tests.task_world import TaskWorld
+from tests.task_world import TaskWorld, scripted_world
 
 API_KEY = "bt_local_test_webhooks_key_0123456789"
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[TaskWorld, WebhookReceiver]]:
-    with ScriptedLLM() as llm, TestSite() as site, WebhookReceiver() as hooks:
-        environment = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"}
-        with local_stack_process(
-            API_KEY, extra_env=environment, parameters={"WebhookRetryBaseSeconds": "1"}
-        ) as local:
-            world = TaskWorld(local, llm, site)
-            response = requests.put(
-                f"{local.api_url}/webhook",
-                json={"url": hooks.url()},
-                headers={"Authorization": f"Bearer {API_KEY}"},
-                timeout=30,
-            )
-            assert response.status_code == 200, response.text
-            hooks.secret = response.json()["secret"]
-            yield world, hooks
+    with (
+        WebhookReceiver() as hooks,
+        scripted_world(API_KEY, {"WebhookRetryBaseSeconds": "1"}) as world,
+    ):
+        response = requests.put(
+            f"{world.stack.api_url}/webhook",
+            json={"url": hooks.url()},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        hooks.secret = response.json()["secret"]
+        yield world, hooks
 
 
 def test_a_tasks_run_reaches_the_receiver_created_running_finished_in_order_and_signed(

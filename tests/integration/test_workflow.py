@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import ScriptedLLM, TestSite, browser_state_text
+from tests.fakes import browser_state_text
 from tests.fakes.scripted_llm import agent_step_number
-from tests.local_stack_process import local_stack_process
-from tests.task_world import TaskWorld
+from tests.task_world import TaskWorld, scripted_world, stack_with_scripted_model
 
 API_KEY = "bt_local_test_workflow_key_0123456789"
 CHUNKED = {"ChunkMaxSteps": "2", "MaxChunkRetries": "1"}
@@ -26,10 +25,8 @@ CHUNKED = {"ChunkMaxSteps": "2", "MaxChunkRetries": "1"}
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[TaskWorld]:
-    with ScriptedLLM() as llm, TestSite() as site:
-        environment = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"}
-        with local_stack_process(API_KEY, extra_env=environment, parameters=CHUNKED) as stack:
-            yield TaskWorld(stack, llm, site)
+    with scripted_world(API_KEY, CHUNKED) as world:
+        yield world
 
 
 @pytest.fixture
@@ -155,9 +152,7 @@ def test_two_step_chunks_give_the_output_of_one_long_chunk_with_cookies_and_page
     chunked_id = fresh.submit({"task": "Remember things", "use_adblock": False})
     assert fresh.wait_until_ended(chunked_id) == "finished"
 
-    environment = {"OPENAI_BASE_URL": fresh.llm.base_url, "OPENAI_API_KEY": "sk-scripted"}
-    with local_stack_process(API_KEY, extra_env=environment) as one_chunk_stack:
-        one_chunk = TaskWorld(one_chunk_stack, fresh.llm, fresh.site)
+    with stack_with_scripted_model(API_KEY, fresh.llm, fresh.site) as one_chunk:
         fresh.llm.reset()
         single_id = one_chunk.submit({"task": "Remember things", "use_adblock": False})
         assert one_chunk.wait_until_ended(single_id) == "finished"

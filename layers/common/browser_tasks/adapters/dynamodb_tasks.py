@@ -244,10 +244,6 @@ class DynamoTaskRepository:
             )
         return _control(item)
 
-    def stop_requested(self, task_id: str) -> bool:
-        """Whether a stop was asked (kept for the worker until it reads ``control``)."""
-        return self.control(task_id).stop
-
     def _conditional_update(
         self, task_id: str, update: str, condition: str, values: dict[str, Any]
     ) -> TaskRecord | None:
