@@ -26,7 +26,7 @@ from browser_tasks.errors import (
 )
 from browser_tasks.models.run_task import RunTaskRequest
 from browser_tasks.models.status_events import TaskStatusChange
-from browser_tasks.models.task import TaskRecord, TaskStatus, utc_timestamp
+from browser_tasks.models.task import TaskOrigin, TaskRecord, TaskStatus, utc_timestamp
 from browser_tasks.models.work import ResumeAnswer
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,19 @@ class TaskService:
     time_limit_seconds: int  # when the request names none
     max_time_limit_seconds: int
 
-    def create_task(self, owner: str, request: RunTaskRequest) -> TaskRecord:
+    def create_task(
+        self,
+        owner: str,
+        request: RunTaskRequest,
+        *,
+        origin: TaskOrigin | None = None,
+        task_id: str | None = None,
+    ) -> TaskRecord:
         """Seal the secrets, store the task as ``created`` and start its execution.
+
+        The one way a task comes to be, whichever entry point asks (API, S3 spec, RunTask
+        event, schedule). ``origin`` records which; ``task_id`` lets a trigger choose the id
+        before it creates the task, so a redelivered notification finds the same one.
 
         Raises
         ------
@@ -86,7 +97,7 @@ class TaskService:
         if request.included_file_names:
             self.uploads.check_included(owner, list(request.included_file_names))
         now = self.clock()
-        task_id = new_task_id(now)
+        task_id = task_id or new_task_id(now)
         ciphertext = None
         if request.secrets:
             ciphertext = self.cipher.encrypt(
@@ -104,6 +115,7 @@ class TaskService:
             cost_cents=self.metering.prices.task_cost_cents(request.llm_model, 0),
             live_token=new_page_token(),
             share_token=new_page_token() if request.enable_public_share else None,
+            origin=origin,
         )
         # Charged before the task exists, so a task is never stored unpaid; given back if
         # it then never runs.

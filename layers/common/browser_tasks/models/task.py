@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +23,17 @@ class TaskStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in (TaskStatus.FINISHED, TaskStatus.STOPPED, TaskStatus.FAILED)
+
+
+class TaskOrigin(BaseModel):
+    """Which entry point created a task, and what of it: a spec object (``s3``: "bucket/key"),
+    an event (``event``: its EventBridge id), a schedule (``schedule``: the scheduled task's
+    id). Every entry point goes through ``TaskService.create_task``; API tasks carry none."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["s3", "event", "schedule"]
+    ref: str
 
 
 class TaskOutcome(BaseModel):
@@ -75,6 +86,7 @@ class TaskRecord(TaskOutcome):
     # share_token only with enable_public_share. Returned only inside those links.
     live_token: str | None = None
     share_token: str | None = None
+    origin: TaskOrigin | None = None
 
 
 @dataclass(frozen=True)
