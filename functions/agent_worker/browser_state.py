@@ -120,6 +120,12 @@ async def restore_snapshot(session: BrowserSession, snapshot: BrowserSnapshot) -
     """Cookies, then localStorage, then the tabs (each re-opened with a GET of its URL)."""
     await import_cookies(session, snapshot.cookies)
     if snapshot.local_storage:
+        if not snapshot.tabs:
+            # Debian's first tab (chrome://new-tab-page-third-party/) is no page to
+            # browser-use: closing the scratch tab would look like closing the last one, and
+            # browser-use would open and focus a tab of its own under the agent. Reopened
+            # tabs (a checkpoint's) take the focus back; a profile's state has none.
+            await session.navigate_to("about:blank")
         await _restore_local_storage(session, snapshot.local_storage)
     for index, url in enumerate(snapshot.tabs):
         await session.navigate_to(url, new_tab=index > 0)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from browser_state import export_cookies, export_snapshot, import_cookies
+from browser_state import BrowserSnapshot, export_cookies, export_snapshot
 from browser_use import Agent
 from browser_use.agent.gif import create_history_gif
 from browser_use.tools.extraction.schema_utils import schema_dict_to_pydantic_model
@@ -37,11 +37,7 @@ from checkpoint import (
 )
 
 from browser_setup import plan_network, task_browser
-from browser_tasks.adapters.browser_state_store import (
-    BrowserStateStore,
-    profile_state_key,
-    task_browser_data_key,
-)
+from browser_tasks.adapters.browser_state_store import BrowserStateStore, task_browser_data_key
 from browser_tasks.adapters.dynamodb_steps import DynamoStepRepository
 from browser_tasks.adapters.dynamodb_tasks import DynamoTaskRepository
 from browser_tasks.adapters.kms_cipher import KmsSecretsCipher
@@ -60,7 +56,7 @@ from browser_tasks.models.task import (
     utc_timestamp,
 )
 from browser_tasks.models.work import ChunkResult, ChunkState, RunChunkMessage, StepStarted
-from browser_tasks.services import metering, utc_now
+from browser_tasks.services import browser_profile_service, metering, utc_now
 from log_redaction import redacted_logs
 from step_recorder import StepRecorder
 from worker_settings import OperatorSecrets, WorkerSettings
@@ -268,7 +264,9 @@ class ChunkRunner:
         )
         ending: ChunkState | None = None
         unpaid: str | None = None  # why the next step could not be paid for
-        snapshot = checkpoint.browser if checkpoint else None
+        # A resumed chunk's browser is its checkpoint's (which holds what the profile gave the
+        # first chunk); a fresh task's starts from its profile's saved state, if any.
+        snapshot = checkpoint.browser if checkpoint else await self._profile_browser(task)
         saving: asyncio.Task[None] | None = None
 
         async def step_started(_summary: Any, model_output: Any, step: int) -> None:
@@ -305,8 +303,6 @@ class ChunkRunner:
                 agent.stop()
 
         async with task_browser(plan, settings, workdir, self._settings, snapshot) as session:
-            if checkpoint is None and settings.get("browser_profile_id"):
-                await import_cookies(session, await self._profile_cookies(task))
             agent: Agent[Any, Any] = Agent(
                 task=task.task,
                 llm=llm,
@@ -343,25 +339,28 @@ class ChunkRunner:
             if saving is not None:
                 await saving
             history = agent.history
-            browser_data_key = await self._save_browser_state(task, session)
-        steps = before.steps + recorder.count
+            steps = before.steps + recorder.count
+            gave_up = (
+                not history.is_done()
+                and ending is None
+                and agent.state.consecutive_failures >= agent.settings.max_failures
+            )
+            outcome, error = self._outcome(history, schema, redactor, gave_up)
+            if ending == "failed":
+                error = error or unpaid
+            state: ChunkState = "done" if history.is_done() else ending or "continue"
+            final = (
+                state in ("done", "stopped")
+                or error is not None
+                or steps >= max_steps
+                or time.monotonic() >= budget.task_deadline
+            )
+            browser_data_key = await self._save_browser_data(task, session)
+            # The profile keeps the browser as the task leaves it: at its end, or at a pause
+            # (a paused task that is then stopped runs no further chunk to save it).
+            if final or state == "paused":
+                await self._save_profile_state(task, session, snapshot)
         agent_seconds = before.agent_seconds + time.monotonic() - started
-
-        gave_up = (
-            not history.is_done()
-            and ending is None
-            and agent.state.consecutive_failures >= agent.settings.max_failures
-        )
-        outcome, error = self._outcome(history, schema, redactor, gave_up)
-        if ending == "failed":
-            error = error or unpaid
-        state: ChunkState = "done" if history.is_done() else ending or "continue"
-        final = (
-            state in ("done", "stopped")
-            or error is not None
-            or steps >= max_steps
-            or time.monotonic() >= budget.task_deadline
-        )
         new_files = await asyncio.to_thread(
             self._store_output_files, task, workdir / "downloads", redactor
         )
@@ -417,24 +416,39 @@ class ChunkRunner:
             error,
         )
 
-    async def _save_browser_state(self, task: TaskRecord, session: Any) -> str | None:
-        """Keep the browser's cookies where the task asked: its own browser data
-        (``save_browser_data``) and its profile (``browser_profile_id``).
-
-        Returns the key of the task's own browser data, if it was saved.
-        """
-        profile_id = task.settings.get("browser_profile_id")
-        if not (task.settings.get("save_browser_data") or profile_id):
-            return None
-        state = {"cookies": await export_cookies(session)}
-        store = self._ports.browser_state
-        if profile_id:
-            key = profile_state_key(task.owner, profile_id)
-            await asyncio.to_thread(store.save, task.owner, key, state)
+    async def _save_browser_data(self, task: TaskRecord, session: Any) -> str | None:
+        """With ``save_browser_data``, keep the browser's cookies as the task's own browser
+        data (``GET /task/{id}`` shows them); the key they were saved at, else None."""
         if not task.settings.get("save_browser_data"):
             return None
+        state = {"cookies": await export_cookies(session)}
         key = task_browser_data_key(task.owner, task.task_id)
-        return await asyncio.to_thread(store.save, task.owner, key, state)
+        return await asyncio.to_thread(self._ports.browser_state.save, task.owner, key, state)
+
+    async def _profile_browser(self, task: TaskRecord) -> BrowserSnapshot | None:
+        """The task's browser profile's saved state (cookies, localStorage), if it has one."""
+        profile_id = task.settings.get("browser_profile_id")
+        if not profile_id:
+            return None
+        saved = await asyncio.to_thread(
+            browser_profile_service().load_state, task.owner, str(profile_id)
+        )
+        return BrowserSnapshot.model_validate(saved) if saved else None
+
+    async def _save_profile_state(
+        self, task: TaskRecord, session: Any, previous: BrowserSnapshot | None
+    ) -> None:
+        """Keep the browser's cookies and localStorage as the task's profile's state, if the
+        profile still exists and persists (the domain decides). Not the tabs: a task on the
+        profile starts where its own text says."""
+        profile_id = task.settings.get("browser_profile_id")
+        if not profile_id:
+            return
+        browser = await export_snapshot(session, previous)
+        state = browser.model_dump(mode="json", include={"cookies", "local_storage"})
+        await asyncio.to_thread(
+            browser_profile_service().save_state, task.owner, str(profile_id), state
+        )
 
     def _credentials(self) -> ModelCredentials:
         return ModelCredentials(
@@ -519,13 +533,6 @@ class ChunkRunner:
     def _save_checkpoint(self, task: TaskRecord, checkpoint: Checkpoint) -> None:
         key = task_checkpoint_key(task.owner, task.task_id)
         self._ports.browser_state.save(task.owner, key, checkpoint.model_dump(mode="json"))
-
-    async def _profile_cookies(self, task: TaskRecord) -> list[dict[str, Any]]:
-        profile_id = str(task.settings["browser_profile_id"])
-        saved = await asyncio.to_thread(
-            self._ports.browser_state.load, task.owner, profile_state_key(task.owner, profile_id)
-        )
-        return list(saved["cookies"]) if saved else []
 
     def _verdict(self, started: float, error: str) -> ChunkResult:
         """A failure retrying cannot fix: the state machine fails the task with ``error``."""

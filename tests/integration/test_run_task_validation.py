@@ -397,7 +397,6 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ),
     ("every model", {"llm_model": "claude-sonnet-4-20250514"}),
     ("no files", {"included_file_names": []}),
-    ("profile", {"browser_profile_id": "profile_123"}),
 ]
 
 

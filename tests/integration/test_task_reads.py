@@ -215,7 +215,7 @@ def test_saved_browser_data_is_shown_decrypted_only_when_the_task_asked_to_save_
     )
     cookie = {"name": "session", "value": "s-123", "domain": "example.com", "path": "/"}
     saving = _submit(stack, save_browser_data=True)
-    not_saving = _submit(stack, browser_profile_id="shop")
+    not_saving = _submit(stack)
     not_yet_saved = _submit(stack, save_browser_data=True)
     for task_id in (saving, not_saving):
         key = store.save("alice", task_browser_data_key("alice", task_id), {"cookies": [cookie]})

@@ -10,7 +10,6 @@ from api_docs import route_answers
 from api_urls import api_base_url
 from browser_tasks.models.task import TaskStatus
 from browser_tasks.models.task_view import (
-    MAX_PAGE_SIZE,
     GifUrl,
     OutputFileUrl,
     RecordingUrls,
@@ -22,6 +21,7 @@ from browser_tasks.models.task_view import (
 )
 from browser_tasks.services import task_reader
 from routes.auth import current_owner
+from routes.paging import PageNumber, PageSize
 
 router = Router()  # type: ignore[no-untyped-call]  # untyped in Powertools
 
@@ -36,8 +36,8 @@ def get_task(task_id: TaskId) -> TaskView:
 
 @router.get("/tasks")
 def list_tasks(
-    page: Annotated[int, Query(ge=1)] = 1,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 10,
+    page: PageNumber = 1,
+    limit: PageSize = 10,
     status: Annotated[TaskStatus | None, Query()] = None,
 ) -> TaskPage:
     """The caller's tasks, newest first. Our extensions: ``status=`` and any number of

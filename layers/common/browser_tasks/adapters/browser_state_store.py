@@ -1,4 +1,4 @@
-"""Saved browser state (cookies) in the state bucket, KMS-envelope encrypted.
+"""Saved browser state in the state bucket, KMS-envelope encrypted.
 
 Two places: a task's own browser data (v1 ``save_browser_data``) and a browser profile's
 state (v1 ``browser_profile_id``), each bound by its encryption context to its owner and key,
@@ -48,6 +48,27 @@ class BrowserStateStore:
         )
         return state
 
+    def delete(self, key: str) -> None:
+        """Remove the saved state; nothing happens if there is none."""
+        with aws_call("Deleting browser state"):
+            aws_clients.s3().delete_object(Bucket=self._bucket, Key=key)
+
     @staticmethod
     def _context(owner: str, key: str) -> dict[str, str]:
         return {"owner": owner, "browser_state": key}
+
+
+class ProfileStateStore:
+    """Browser profiles' saved states, each at its ``profile_state_key``."""
+
+    def __init__(self, store: BrowserStateStore) -> None:
+        self._store = store
+
+    def save(self, owner: str, profile_id: str, state: dict[str, Any]) -> None:
+        self._store.save(owner, profile_state_key(owner, profile_id), state)
+
+    def load(self, owner: str, profile_id: str) -> dict[str, Any] | None:
+        return self._store.load(owner, profile_state_key(owner, profile_id))
+
+    def delete(self, owner: str, profile_id: str) -> None:
+        self._store.delete(profile_state_key(owner, profile_id))

@@ -24,6 +24,11 @@ LlmModel = Literal[
     "claude-sonnet-4-20250514",
 ]
 ProxyCountryCode = Literal["us", "fr", "it", "jp", "au", "de", "fi", "ca"]
+# A task's viewport, and a browser profile's (which a task naming it takes unless it sets one).
+ViewportWidth = Annotated[int, Field(ge=320, le=6144)]
+ViewportHeight = Annotated[int, Field(ge=320, le=3456)]
+DEFAULT_VIEWPORT_WIDTH = 1280
+DEFAULT_VIEWPORT_HEIGHT = 960
 
 MAX_TASK_LENGTH = 50_000
 MAX_SECRETS = 50
@@ -151,8 +156,8 @@ class RunTaskRequest(BaseModel):
     proxy_country_code: ProxyCountryCode = "us"
     highlight_elements: bool = True
     included_file_names: list[FileName] | None = Field(default=None, max_length=MAX_INCLUDED_FILES)
-    browser_viewport_width: int = Field(default=1280, ge=320, le=6144)
-    browser_viewport_height: int = Field(default=960, ge=320, le=3456)
+    browser_viewport_width: ViewportWidth = DEFAULT_VIEWPORT_WIDTH
+    browser_viewport_height: ViewportHeight = DEFAULT_VIEWPORT_HEIGHT
     max_agent_steps: int = Field(default=75, ge=1, le=200)
     time_limit_seconds: int | None = Field(
         default=None,
