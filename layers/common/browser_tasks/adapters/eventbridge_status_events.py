@@ -1,5 +1,6 @@
 """TaskStatusChanged and WebhookTest events on the stack's bus (TaskStatusChangedRule sends
-both to the WebhookQueue), in the shape the state machine emits status changes."""
+both to the WebhookQueue), in the shape the state machine emits status changes; and
+RunTaskRejected, the trigger's answer to a RunTask event that started nothing."""
 
 from pydantic import BaseModel
 
@@ -13,6 +14,7 @@ from browser_tasks.models.status_events import (
     TaskStatusChange,
     WebhookTestRequest,
 )
+from browser_tasks.models.triggers import RUN_TASK_REJECTED, RunTaskRejection
 
 
 class EventBridgeStatusEvents:
@@ -24,6 +26,9 @@ class EventBridgeStatusEvents:
 
     def webhook_test_requested(self, request: WebhookTestRequest) -> None:
         self._put(WEBHOOK_TEST, request, "Asking for a webhook test")
+
+    def run_task_rejected(self, rejection: RunTaskRejection) -> None:
+        self._put(RUN_TASK_REJECTED, rejection, "Announcing the RunTask rejection")
 
     def _put(self, detail_type: str, detail: BaseModel, what: str) -> None:
         with aws_call(what):
