@@ -38,6 +38,7 @@ def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 BROWSER_MODULES = frozenset(
     {
         "test_adblock",
+        "test_browser_profiles_e2e",
         "test_caller_cli",
         "test_egress",
         "test_execution_guard_local",
@@ -47,6 +48,7 @@ BROWSER_MODULES = frozenset(
         "test_private_networks",
         "test_queue_pollers",
         "test_task_pages_e2e",
+        "test_triggers_local",
         "test_webhooks_local",
         "test_worker_e2e",
         "test_workflow",

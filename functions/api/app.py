@@ -24,8 +24,18 @@ from browser_tasks.errors import (
     TaskStartFailed,
     Unauthorized,
 )
+from browser_tasks.models.error_detail import problems_detail, validation_detail
 from observability import logger, metrics, tracer
-from routes import account, task_pages, task_reads, tasks, uploads, webhooks
+from routes import (
+    account,
+    browser_profiles,
+    scheduled_tasks,
+    task_pages,
+    task_reads,
+    tasks,
+    uploads,
+    webhooks,
+)
 from routes.auth import is_public, request_owner, require_api_key
 
 API_PREFIX = "/api/v1"
@@ -38,6 +48,8 @@ app.include_router(task_reads.router, prefix=API_PREFIX)
 app.include_router(task_pages.router, prefix=API_PREFIX)  # no key: a token in the path
 app.include_router(uploads.router, prefix=API_PREFIX)
 app.include_router(webhooks.router, prefix=API_PREFIX)
+app.include_router(browser_profiles.router, prefix=API_PREFIX)
+app.include_router(scheduled_tasks.router, prefix=API_PREFIX)
 serve_api_docs(app)  # /openapi.json and /docs, from the routes above
 
 HTTP_STATUS_BY_ERROR: dict[type[BrowserTasksError], HTTPStatus] = {
@@ -72,23 +84,13 @@ def validation_failed(error: RequestValidationError) -> Response[str]:
         except BrowserTasksError as refused:  # Unauthorized, or the key store unavailable
             answer: Response[str] = domain_error(refused)
             return answer
-    # FastAPI's shape, which v1 callers parse: loc, msg and type, and never the input
-    # (it may hold a secret).
-    detail = [
-        {
-            "loc": list(e.get("loc", ())),
-            "msg": e.get("msg", "Invalid value"),
-            "type": e.get("type", "value_error"),
-        }
-        for e in error.errors()
-    ]
-    return detail_response(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
+    # Powertools' locs already start at "body", "query" or "path".
+    return detail_response(HTTPStatus.UNPROCESSABLE_ENTITY, validation_detail(error.errors()))
 
 
 @app.exception_handler(RequestInvalid)
 def request_invalid(error: RequestInvalid) -> Response[str]:
-    detail = [{"loc": loc, "msg": msg, "type": kind} for loc, msg, kind in error.problems]
-    return detail_response(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
+    return detail_response(HTTPStatus.UNPROCESSABLE_ENTITY, problems_detail(error.problems))
 
 
 @app.exception_handler(BrowserTasksError)

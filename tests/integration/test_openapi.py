@@ -30,6 +30,7 @@ VALID_BODIES = {
     "/api/v1/run-task": {"task": "t"},
     "/api/v1/uploads/presigned-url": {"file_name": "a.txt", "content_type": "text/plain"},
     "/api/v1/webhook": {"url": "https://example.com/hook"},
+    "/api/v1/browser-profiles": {"profile_name": "p"},
 }
 # The v1 shapes of the two kinds of error, as the document must give them.
 ERROR_DETAIL = {"detail"}
@@ -210,7 +211,12 @@ def _concrete(
     path: str, operation: dict[str, Any], task_id: str = "task_00000000000000000000000000"
 ) -> str:
     """A documented path with its parameters filled in, and its required query parameters."""
-    values = {"task_id": task_id, "file_name": "report.csv", "token": "not-the-token"}
+    values = {
+        "task_id": task_id,
+        "file_name": "report.csv",
+        "token": "not-the-token",
+        "profile_id": "prof_01kbd7xk3m2q8v5y6z7a8b9c0d",
+    }
     query = [
         f"{p['name']}={values[p['name']]}"
         for p in operation.get("parameters", [])

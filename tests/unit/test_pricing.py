@@ -6,20 +6,8 @@ from browser_tasks.models.run_task import LlmModel
 from browser_tasks.settings import Settings
 
 V1 = PriceList()
-RESOURCES = {
-    name: "x"
-    for name in (
-        "tasks_table",
-        "steps_table",
-        "api_keys_table",
-        "owners_table",
-        "secrets_key_arn",
-        "work_queue_url",
-        "media_bucket",
-        "state_bucket",
-        "event_bus_name",
-    )
-}
+# Every resource name the template must give (the required fields), as placeholders.
+RESOURCES = {name: "x" for name, field in Settings.model_fields.items() if field.is_required()}
 
 
 def test_the_v1_example_10_steps_on_gpt_4_1_costs_31_cents() -> None:

@@ -35,6 +35,20 @@ class OutputFileNotFound(NotFound):
         super().__init__("Output file not found")
 
 
+class BrowserProfileNotFound(NotFound):
+    """Unknown profile id, or another owner's: the two are indistinguishable on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__("Browser profile not found")
+
+
+class ScheduledTaskNotFound(NotFound):
+    """Unknown scheduled task id, or another owner's: indistinguishable on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__("Scheduled task not found")
+
+
 class WebhookNotFound(NotFound):
     """The owner has registered no webhook."""
 
@@ -74,3 +88,12 @@ class InsufficientBalance(BrowserTasksError):
 
 class TaskConflict(BrowserTasksError):
     """The task's state does not allow the request (e.g. stopping a finished task)."""
+
+
+class TaskAlreadyExists(TaskConflict):
+    """A task with the chosen id is already stored: two deliveries of one trigger raced to
+    create it (a trigger chooses the id before it creates the task). The later one lost."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"Task {task_id} already exists")
+        self.task_id = task_id

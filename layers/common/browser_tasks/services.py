@@ -3,25 +3,33 @@
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from browser_tasks.adapters.browser_state_store import BrowserStateStore
+from browser_tasks.adapters.browser_state_store import BrowserStateStore, ProfileStateStore
 from browser_tasks.adapters.dynamodb_api_keys import DynamoApiKeyRepository
 from browser_tasks.adapters.dynamodb_balances import DynamoBalances
+from browser_tasks.adapters.dynamodb_browser_profiles import DynamoBrowserProfileRepository
+from browser_tasks.adapters.dynamodb_schedules import DynamoScheduleRepository
 from browser_tasks.adapters.dynamodb_steps import DynamoStepRepository
 from browser_tasks.adapters.dynamodb_task_index import DynamoTaskIndex
 from browser_tasks.adapters.dynamodb_tasks import DynamoTaskRepository
+from browser_tasks.adapters.dynamodb_trigger_claims import DynamoTriggerClaims
 from browser_tasks.adapters.dynamodb_webhooks import DynamoWebhookStore
+from browser_tasks.adapters.eventbridge_scheduler import EventBridgeSchedules
 from browser_tasks.adapters.eventbridge_status_events import EventBridgeStatusEvents
 from browser_tasks.adapters.kms_cipher import KmsSecretsCipher
 from browser_tasks.adapters.network_addresses import ResolvedHosts
 from browser_tasks.adapters.s3_media import S3MediaStore, S3UploadStore
+from browser_tasks.adapters.s3_task_specs import S3TaskSpecs
 from browser_tasks.adapters.stepfunctions_workflow import StepFunctionsWorkflow
 from browser_tasks.adapters.webhook_http import HttpWebhookSender
 from browser_tasks.domain.api_keys import ApiKeyService
+from browser_tasks.domain.browser_profiles import BrowserProfileService
 from browser_tasks.domain.execution_guard import ExecutionGuard
 from browser_tasks.domain.metering import Metering
+from browser_tasks.domain.schedules import ScheduleService
 from browser_tasks.domain.task_pages import TaskPages
 from browser_tasks.domain.task_views import TaskReader
 from browser_tasks.domain.tasks import TaskService
+from browser_tasks.domain.triggers import TriggerService
 from browser_tasks.domain.uploads import UploadService
 from browser_tasks.domain.webhooks import WebhookNotifier, WebhookService
 from browser_tasks.settings import get_settings
@@ -44,6 +52,7 @@ def task_service() -> TaskService:
         workflow=StepFunctionsWorkflow(settings.state_machine_arn),
         events=EventBridgeStatusEvents(settings.event_bus_name),
         uploads=upload_service(),
+        profiles=DynamoBrowserProfileRepository(settings.profiles_table),
         metering=metering(),
         clock=utc_now,
         time_limit_seconds=settings.task_time_limit_seconds,
@@ -93,6 +102,18 @@ def upload_service() -> UploadService:
 
 
 @lru_cache(maxsize=1)
+def browser_profile_service() -> BrowserProfileService:
+    settings = get_settings()
+    return BrowserProfileService(
+        profiles=DynamoBrowserProfileRepository(settings.profiles_table),
+        states=ProfileStateStore(
+            BrowserStateStore(settings.state_bucket, KmsSecretsCipher(settings.secrets_key_arn))
+        ),
+        clock=utc_now,
+    )
+
+
+@lru_cache(maxsize=1)
 def api_key_service() -> ApiKeyService:
     return ApiKeyService(keys=DynamoApiKeyRepository(get_settings().api_keys_table), clock=utc_now)
 
@@ -138,6 +159,39 @@ def webhook_notifier() -> WebhookNotifier:
     )
 
 
+@lru_cache(maxsize=1)
+def trigger_service() -> TriggerService:
+    settings = get_settings()
+    return TriggerService(
+        tasks=task_service(),
+        task_lookup=DynamoTaskRepository(settings.tasks_table),
+        reader=task_reader(),
+        claims=DynamoTriggerClaims(settings.trigger_claims_table),
+        specs=S3TaskSpecs(),
+        rejections=EventBridgeStatusEvents(settings.event_bus_name),
+        specs_bucket=settings.task_specs_bucket,
+        clock=utc_now,
+    )
+
+
+@lru_cache(maxsize=1)
+def schedule_service() -> ScheduleService:
+    settings = get_settings()
+    return ScheduleService(
+        schedules=DynamoScheduleRepository(settings.schedules_table),
+        timers=EventBridgeSchedules(
+            settings.schedule_group_name,
+            settings.trigger_queue_arn,
+            settings.scheduler_role_arn,
+            settings.trigger_dead_letter_queue_arn,
+        ),
+        cipher=KmsSecretsCipher(settings.secrets_key_arn),
+        task_service=task_service(),
+        tasks=DynamoTaskRepository(settings.tasks_table),
+        clock=utc_now,
+    )
+
+
 def reset_services() -> None:
     """Forget settings, services and clients (tests point them at a fresh moto)."""
     from browser_tasks.adapters.aws_clients import reset_clients
@@ -147,9 +201,12 @@ def reset_services() -> None:
     task_reader.cache_clear()
     task_pages.cache_clear()
     upload_service.cache_clear()
+    browser_profile_service.cache_clear()
     metering.cache_clear()
     api_key_service.cache_clear()
     execution_guard.cache_clear()
     webhook_service.cache_clear()
     webhook_notifier.cache_clear()
+    schedule_service.cache_clear()
+    trigger_service.cache_clear()
     reset_clients()

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     steps_table: str
     api_keys_table: str
     owners_table: str
+    profiles_table: str
+    schedules_table: str
     secrets_key_arn: str
     work_queue_url: str
     media_bucket: str
@@ -44,6 +46,16 @@ class Settings(BaseSettings):
     # How long the presigned URLs the task reads hand out (screenshots, GIF, output files)
     # work (template: MediaUrlSeconds). A URL also dies with the role session that signed it.
     media_url_seconds: int = Field(default=900, ge=60, le=43_200)
+    # The trigger function: where task specs are dropped (their results are written back
+    # beside them), and its claims (one per S3 object version or event it acted on).
+    task_specs_bucket: str = ""
+    trigger_claims_table: str = ""
+    # The API, which creates each scheduled task's EventBridge Scheduler schedule: the stack's
+    # schedule group, and the schedule's target (the trigger queue), role and dead-letter queue.
+    schedule_group_name: str = ""
+    trigger_queue_arn: str = ""
+    scheduler_role_arn: str = ""
+    trigger_dead_letter_queue_arn: str = ""
 
 
 @lru_cache(maxsize=1)

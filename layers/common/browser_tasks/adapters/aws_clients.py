@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -53,6 +54,10 @@ def stepfunctions() -> "SFNClient":
 
 def s3() -> "S3Client":
     return _client("s3")  # type: ignore[no-any-return]
+
+
+def scheduler() -> "EventBridgeSchedulerClient":
+    return _client("scheduler")  # type: ignore[no-any-return]
 
 
 def sqs() -> "SQSClient":

@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 from browser_tasks.adapters import aws_clients
 from browser_tasks.adapters.dynamodb_items import from_item, to_item
 from browser_tasks.adapters.errors import aws_call, error_code
+from browser_tasks.errors import TaskAlreadyExists
 from browser_tasks.models.task import TaskControl, TaskOutcome, TaskRecord, TaskStatus
 from browser_tasks.models.work import StepStarted
 
@@ -19,13 +20,19 @@ class DynamoTaskRepository:
         self._table = table_name
 
     def create(self, task: TaskRecord) -> None:
-        # Conditional: a task id is written once; a (vanishingly unlikely) collision fails loudly.
+        # Conditional: a task id is written once. A trigger chooses its id before creating the
+        # task, so two deliveries of one notification can race here: the later one is told.
         with aws_call("Storing the task"):
-            aws_clients.dynamodb().put_item(
-                TableName=self._table,
-                Item=to_item(task.model_dump(mode="json")),
-                ConditionExpression="attribute_not_exists(task_id)",
-            )
+            try:
+                aws_clients.dynamodb().put_item(
+                    TableName=self._table,
+                    Item=to_item(task.model_dump(mode="json")),
+                    ConditionExpression="attribute_not_exists(task_id)",
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    raise TaskAlreadyExists(task.task_id) from None
+                raise
 
     def get(self, task_id: str) -> TaskRecord | None:
         with aws_call("Reading the task"):

@@ -13,6 +13,12 @@ from browser_tasks.models.task import utc_timestamp
 
 KEY_PREFIX = "bt_"
 _OWNER = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
+OWNER_RULE = "1-128 letters, digits or _ . @ -"
+
+
+def is_owner_name(owner: str) -> bool:
+    """Whether ``owner`` may own keys and tasks (every door checks the same rule)."""
+    return bool(_OWNER.match(owner))
 
 
 def hash_api_key(key: str) -> str:
@@ -42,8 +48,8 @@ class ApiKeyService:
 
     def register(self, key: str, owner: str) -> None:
         """Bind a key the operator chose (e.g. ``BROWSER_TASKS_API_KEY``) to ``owner``."""
-        if not _OWNER.match(owner):
-            raise ValueError("owner names are 1-128 letters, digits or _ . @ -")
+        if not is_owner_name(owner):
+            raise ValueError(f"owner names are {OWNER_RULE}")
         if len(key) < 16:
             raise ValueError("API keys must be at least 16 characters")
         self.keys.add(hash_api_key(key), owner, utc_timestamp(self.clock()))

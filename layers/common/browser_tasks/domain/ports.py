@@ -3,6 +3,8 @@
 from typing import Any, Protocol
 
 from browser_tasks.models.billing import StepCharge
+from browser_tasks.models.browser_profile import BrowserProfileRecord
+from browser_tasks.models.scheduled_task import FiringState, ScheduledTaskRecord, SchedulePlan
 from browser_tasks.models.status_events import TaskStatusChange, WebhookTestRequest
 from browser_tasks.models.step import StepRecord
 from browser_tasks.models.task import TaskRecord, TaskStatus
@@ -13,7 +15,7 @@ from browser_tasks.models.work import ResumeAnswer
 
 class TaskRepository(Protocol):
     def create(self, task: TaskRecord) -> None:
-        """Store a new task; never overwrites an existing id."""
+        """Store a new task; never overwrites an existing id (``TaskAlreadyExists``)."""
 
     def get(self, task_id: str) -> TaskRecord | None: ...
 
@@ -158,3 +160,80 @@ class Balances(Protocol):
         """Take ``cents`` for step number ``step`` unless the task was already charged for it
         or the balance is below ``cents``; on a charge the task's cost becomes
         ``task_cost_cents``."""
+
+
+class BrowserProfileLookup(Protocol):
+    def get(self, owner: str, profile_id: str) -> BrowserProfileRecord | None:
+        """The owner's profile; None for an unknown id and for another owner's alike."""
+
+
+class BrowserProfileRepository(BrowserProfileLookup, Protocol):
+    """One owner's browser profiles, keyed by owner and profile id."""
+
+    def create(self, profile: BrowserProfileRecord) -> None:
+        """Store a new profile; never overwrites an existing id."""
+
+    def update(
+        self, owner: str, profile_id: str, changes: dict[str, Any], updated_at: str
+    ) -> BrowserProfileRecord | None:
+        """Set ``changes`` on an existing profile; the profile as written, or None if the
+        owner has no such profile (nothing is written then)."""
+
+    def delete(self, owner: str, profile_id: str) -> bool:
+        """Delete the profile; False if the owner had no such profile."""
+
+    def count(self, owner: str) -> int: ...
+
+    def newest_first(self, owner: str, *, skip: int, take: int) -> list[BrowserProfileRecord]:
+        """Up to ``take`` of the owner's profiles, after the newest ``skip``."""
+
+
+class ProfileStates(Protocol):
+    """A profile's saved browser state (cookies, localStorage), encrypted, one per profile."""
+
+    def save(self, owner: str, profile_id: str, state: dict[str, Any]) -> None: ...
+
+    def load(self, owner: str, profile_id: str) -> dict[str, Any] | None:
+        """The saved state, decrypted; None if none was saved."""
+
+    def delete(self, owner: str, profile_id: str) -> None:
+        """Remove the saved state; nothing happens if there is none."""
+
+
+class ScheduledTaskRepository(Protocol):
+    """One owner's scheduled tasks, keyed by owner and scheduled task id."""
+
+    def create(self, record: ScheduledTaskRecord) -> None:
+        """Store a new scheduled task; never overwrites an existing id."""
+
+    def get(self, owner: str, scheduled_task_id: str) -> ScheduledTaskRecord | None:
+        """The owner's scheduled task; None for an unknown id and another owner's alike."""
+
+    def replace_definition(self, record: ScheduledTaskRecord) -> bool:
+        """Write everything but ``firing`` (which only firings write); False if the scheduled
+        task no longer exists (nothing is written then)."""
+
+    def save_firing(
+        self, owner: str, scheduled_task_id: str, firing: FiringState, *, expected_version: int
+    ) -> bool:
+        """Write ``firing`` if the stored one is still at ``expected_version``; False if not
+        (another delivery wrote first) or if the scheduled task no longer exists."""
+
+    def delete(self, owner: str, scheduled_task_id: str) -> None:
+        """Forget the scheduled task; nothing happens if there is none."""
+
+    def count(self, owner: str) -> int: ...
+
+    def newest_first(self, owner: str, *, skip: int, take: int) -> list[ScheduledTaskRecord]:
+        """Up to ``take`` of the owner's scheduled tasks, after the newest ``skip``."""
+
+
+class Schedules(Protocol):
+    """The timers that fire scheduled tasks (EventBridge Scheduler), one per scheduled task."""
+
+    def create(self, plan: SchedulePlan) -> None: ...
+
+    def update(self, plan: SchedulePlan) -> None: ...
+
+    def delete(self, name: str) -> None:
+        """Remove the schedule; nothing happens if there is none."""

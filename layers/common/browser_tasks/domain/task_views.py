@@ -64,8 +64,20 @@ class TaskReader:
             Unknown id, or another owner's task.
         """
         record = owned_task(self.tasks, owner, task_id)
-        steps = sorted(self.steps.list(task_id), key=lambda s: s.step)
         urls = task_urls(record, api_base_url)
+        return self._view(record, urls, self._browser_data(record))
+
+    def result_view(self, record: TaskRecord) -> TaskView:
+        """The task as ``GET /task/{id}`` shows it, for a result kept outside the API (an S3
+        spec's result object): without the live and share links (their tokens are
+        credentials) and without saved browser data (cookies are credentials too)."""
+        return self._view(record, TaskUrls(live_url=None, public_share_url=None), None)
+
+    def _view(
+        self, record: TaskRecord, urls: TaskUrls, browser_data: BrowserData | None
+    ) -> TaskView:
+        task_id = record.task_id
+        steps = sorted(self.steps.list(task_id), key=lambda s: s.step)
         return TaskView(
             id=record.task_id,
             task=record.task,
@@ -84,7 +96,7 @@ class TaskReader:
                 for s in steps
             ],
             live_url=urls.live_url,
-            browser_data=self._browser_data(record),
+            browser_data=browser_data,
             user_uploaded_files=list(record.settings.get("included_file_names") or []),
             output_files=record.output_files,
             public_share_url=urls.public_share_url,

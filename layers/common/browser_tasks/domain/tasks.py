@@ -5,10 +5,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from browser_tasks.domain.browser_profiles import task_settings_with_profile
 from browser_tasks.domain.ids import new_task_id
 from browser_tasks.domain.metering import Metering
 from browser_tasks.domain.ports import (
+    BrowserProfileLookup,
     SecretsCipher,
     StatusEvents,
     TaskLookup,
@@ -20,6 +23,7 @@ from browser_tasks.domain.uploads import UploadService
 from browser_tasks.errors import (
     RequestInvalid,
     ServiceUnavailable,
+    TaskAlreadyExists,
     TaskConflict,
     TaskNotFound,
     TaskStartFailed,
@@ -52,6 +56,7 @@ class TaskService:
     workflow: Workflow
     events: StatusEvents
     uploads: UploadService
+    profiles: BrowserProfileLookup
     metering: Metering
     clock: Callable[[], datetime]
     time_limit_seconds: int  # when the request names none
@@ -74,28 +79,20 @@ class TaskService:
         Raises
         ------
         RequestInvalid
-            A named file was never uploaded by this owner, or the size limits do not hold.
+            A named file was never uploaded by this owner, or the size limits do not hold,
+            or the named browser profile is not the owner's.
         InsufficientBalance
             With billing on, the balance is below the start fee plus one step.
         ServiceUnavailable
             KMS or DynamoDB failed before anything was stored (nothing is charged).
+        TaskAlreadyExists
+            ``task_id`` is already taken: another delivery of the same trigger created it
+            first (nothing is charged).
         TaskStartFailed
             The task was stored but its execution did not start; it is now ``failed`` and
             its start fee refunded.
         """
-        if (request.time_limit_seconds or 0) > self.max_time_limit_seconds:
-            raise RequestInvalid(
-                [
-                    (
-                        ["body", "time_limit_seconds"],
-                        f"Input should be less than or equal to {self.max_time_limit_seconds} "
-                        "(this deployment's maximum)",
-                        "less_than_equal",
-                    )
-                ]
-            )
-        if request.included_file_names:
-            self.uploads.check_included(owner, list(request.included_file_names))
+        settings = self.checked_settings(owner, request)
         now = self.clock()
         task_id = task_id or new_task_id(now)
         ciphertext = None
@@ -109,7 +106,7 @@ class TaskService:
             task=request.task,
             status=TaskStatus.CREATED,
             created_at=utc_timestamp(now),
-            settings=request.settings_without_secrets(),
+            settings=settings,
             metadata=request.metadata or {},
             secrets_ciphertext=ciphertext,
             cost_cents=self.metering.prices.task_cost_cents(request.llm_model, 0),
@@ -122,7 +119,9 @@ class TaskService:
         fee = self.metering.charge_task_start(owner, request.llm_model)
         try:
             self.tasks.create(record)
-        except ServiceUnavailable:
+        except (ServiceUnavailable, TaskAlreadyExists):
+            # Nothing of ours was stored (the task that exists is another delivery's): the fee
+            # goes back to the balance, and that task's own cost stays as it is.
             self.metering.refund_task_start(owner, None, fee)
             raise
         # Announced before the execution starts, so that ``created`` is on the bus before the
@@ -220,6 +219,40 @@ class TaskService:
             raise TaskConflict("Task changed state before it could be resumed; read its status")
         if resuming.resume_token:
             self.workflow.answer(resuming.resume_token, ResumeAnswer(state="resume"))
+
+    def checked_settings(self, owner: str, request: RunTaskRequest) -> dict[str, Any]:
+        """The rules of a request that depend on this deployment and this owner — the time
+        limit's maximum, the named uploads, the browser profile — checked; then what the task
+        item stores of it: with a browser profile, the profile's settings stand in for those
+        the request left unset. Schedules check their request with it when they are saved.
+
+        Raises
+        ------
+        RequestInvalid
+            One of those rules does not hold.
+        """
+        if (request.time_limit_seconds or 0) > self.max_time_limit_seconds:
+            raise RequestInvalid(
+                [
+                    (
+                        ["body", "time_limit_seconds"],
+                        f"Input should be less than or equal to {self.max_time_limit_seconds} "
+                        "(this deployment's maximum)",
+                        "less_than_equal",
+                    )
+                ]
+            )
+        if request.included_file_names:
+            self.uploads.check_included(owner, list(request.included_file_names))
+        settings = request.settings_without_secrets()
+        if request.browser_profile_id is None:
+            return settings
+        profile = self.profiles.get(owner, request.browser_profile_id)
+        if profile is None:  # another owner's too: as unknown as a made-up id
+            raise RequestInvalid(
+                [(["body", "browser_profile_id"], "Browser profile not found", "value_error")]
+            )
+        return task_settings_with_profile(settings, profile, request.model_fields_set)
 
     def _announce(
         self,

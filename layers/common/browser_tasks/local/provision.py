@@ -1,8 +1,8 @@
 """Creating the template's resources on the embedded AWS.
 
 Only what the local stack needs is created for real (tables, key, queues, buckets, bus and
-rules, state machine, SSM parameters); functions are recorded so the stack can run them;
-IAM, logs, API Gateway and layers have no local meaning and only get names for references.
+rules, schedule group, state machine, SSM parameters); functions are recorded so the stack can
+run them; IAM, logs, API Gateway and layers have no local meaning and only get names for references.
 Each resource is created the first time something refers to it, so the template's order does
 not matter.
 """
@@ -75,6 +75,7 @@ class Provisioner:
             "AWS::S3::Bucket": self._bucket,
             "AWS::Events::EventBus": self._event_bus,
             "AWS::Events::Rule": self._event_rule,
+            "AWS::Scheduler::ScheduleGroup": self._schedule_group,
             "AWS::Serverless::StateMachine": self._state_machine,
             "AWS::SSM::Parameter": self._ssm_parameter,
             "AWS::Serverless::Function": self._function,
@@ -208,6 +209,13 @@ class Provisioner:
             ]
         client = boto3.client("dynamodb", region_name=self._region)
         arn = client.create_table(**arguments)["TableDescription"]["TableArn"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            # Recorded (moto never deletes expired items): code that reads it sees AWS's setting.
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
         return _Resource(name, {"Arn": arn})
 
     def _kms_key(self, logical_id: str, props: dict[str, Any]) -> _Resource:
@@ -258,6 +266,8 @@ class Provisioner:
                 Bucket=name,
                 CreateBucketConfiguration={"LocationConstraint": self._region},  # type: ignore[typeddict-item]
             )
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
         if rules:
             client.put_bucket_lifecycle_configuration(
@@ -290,6 +300,14 @@ class Provisioner:
             "EventBusArn"
         ]
         return _Resource(name, {"Arn": arn, "Name": name})
+
+    def _schedule_group(self, logical_id: str, props: dict[str, Any]) -> _Resource:
+        # The API creates scheduled tasks' schedules in it (the local scheduler fires them).
+        name = self.resolve(props.get("Name")) or self._name(logical_id)
+        arn = boto3.client("scheduler", region_name=self._region).create_schedule_group(Name=name)[
+            "ScheduleGroupArn"
+        ]
+        return _Resource(name, {"Arn": arn})
 
     def _event_rule(self, logical_id: str, props: dict[str, Any]) -> _Resource:
         client = boto3.client("events", region_name=self._region)

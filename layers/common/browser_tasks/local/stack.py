@@ -16,8 +16,9 @@ from browser_tasks.local.execution_watch import ExecutionWatch
 from browser_tasks.local.lambda_runtime import ContainerFunction, InProcessFunction, has_code
 from browser_tasks.local.provision import FunctionSpec, Provisioner
 from browser_tasks.local.queue_pollers import QueuePoller
+from browser_tasks.local.scheduler import LocalScheduler
 from browser_tasks.local.template import load_template
-from browser_tasks.services import api_key_service, reset_services
+from browser_tasks.services import api_key_service, reset_services, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class LocalStack:
         self._moto: ThreadedMotoServer | None = None
         self._pollers: list[QueuePoller] = []
         self._execution_watch: ExecutionWatch | None = None
+        self._scheduler: LocalScheduler | None = None
         self._api_server_thread: threading.Thread | None = None
         self._api_server: ThreadingHTTPServer | None = None
 
@@ -129,12 +131,17 @@ class LocalStack:
         self._start_pollers()
         self._start_api()
         self._start_execution_watch()
+        # moto's Scheduler never fires the schedules the API creates: this does, every ~5 s.
+        self._scheduler = LocalScheduler(utc_now, config.region, self.resources["ScheduleGroup"])
+        self._scheduler.start()
 
     def stop(self) -> None:
         # First: shutting down aborts the executions still running (below), and the tasks of
         # those must not be failed by the guard on the way out.
         if self._execution_watch is not None:
             self._execution_watch.stop()
+        if self._scheduler is not None:
+            self._scheduler.stop()
         if self._api_server is not None:
             self._api_server.shutdown()
         for poller in self._pollers:
