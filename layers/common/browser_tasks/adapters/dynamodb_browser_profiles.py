@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from browser_tasks.adapters import aws_clients
 from browser_tasks.adapters.dynamodb_items import from_item, to_item
+from browser_tasks.adapters.dynamodb_queries import count_matching, first_matching
 from browser_tasks.adapters.errors import aws_call, error_code
 from browser_tasks.models.browser_profile import BrowserProfileRecord
 
@@ -66,28 +67,13 @@ class DynamoBrowserProfileRepository:
         return "Attributes" in removed
 
     def count(self, owner: str) -> int:
-        arguments = {**self._owners_profiles(owner), "Select": "COUNT"}
-        total = 0
         with aws_call("Counting the browser profiles"):
-            while True:
-                page = aws_clients.dynamodb().query(**arguments)
-                total += page["Count"]
-                if "LastEvaluatedKey" not in page:
-                    return total
-                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            return count_matching(self._owners_profiles(owner))
 
     def newest_first(self, owner: str, *, skip: int, take: int) -> list[BrowserProfileRecord]:
-        arguments = self._owners_profiles(owner)
-        wanted = skip + take
-        items: list[dict[str, Any]] = []
         with aws_call("Listing the browser profiles"):
-            while len(items) < wanted:
-                page = aws_clients.dynamodb().query(**arguments, Limit=wanted - len(items))
-                items += page.get("Items", [])
-                if "LastEvaluatedKey" not in page:
-                    break
-                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [BrowserProfileRecord.model_validate(from_item(i)) for i in items[skip:wanted]]
+            items = first_matching(self._owners_profiles(owner), skip + take)
+        return [BrowserProfileRecord.model_validate(from_item(item)) for item in items[skip:]]
 
     def _owners_profiles(self, owner: str) -> dict[str, Any]:
         return {

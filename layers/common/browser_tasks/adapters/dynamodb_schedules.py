@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from browser_tasks.adapters import aws_clients
 from browser_tasks.adapters.dynamodb_items import from_item, to_item
+from browser_tasks.adapters.dynamodb_queries import count_matching, first_matching
 from browser_tasks.adapters.errors import aws_call, error_code
 from browser_tasks.models.scheduled_task import FiringState, ScheduledTaskRecord
 
@@ -80,28 +81,13 @@ class DynamoScheduleRepository:
             )
 
     def count(self, owner: str) -> int:
-        arguments = {**self._owners_schedules(owner), "Select": "COUNT"}
-        total = 0
         with aws_call("Counting the scheduled tasks"):
-            while True:
-                page = aws_clients.dynamodb().query(**arguments)
-                total += page["Count"]
-                if "LastEvaluatedKey" not in page:
-                    return total
-                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            return count_matching(self._owners_schedules(owner))
 
     def newest_first(self, owner: str, *, skip: int, take: int) -> list[ScheduledTaskRecord]:
-        arguments = self._owners_schedules(owner)
-        wanted = skip + take
-        items: list[dict[str, Any]] = []
         with aws_call("Listing the scheduled tasks"):
-            while len(items) < wanted:
-                page = aws_clients.dynamodb().query(**arguments, Limit=wanted - len(items))
-                items += page.get("Items", [])
-                if "LastEvaluatedKey" not in page:
-                    break
-                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [ScheduledTaskRecord.model_validate(from_item(i)) for i in items[skip:wanted]]
+            items = first_matching(self._owners_schedules(owner), skip + take)
+        return [ScheduledTaskRecord.model_validate(from_item(item)) for item in items[skip:]]
 
     def _conditional_update(
         self,

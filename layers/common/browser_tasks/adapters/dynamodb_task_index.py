@@ -7,8 +7,8 @@ consistent: a task created a moment ago may not be listed yet.
 
 from typing import Any
 
-from browser_tasks.adapters import aws_clients
 from browser_tasks.adapters.dynamodb_items import from_item
+from browser_tasks.adapters.dynamodb_queries import count_matching, first_matching
 from browser_tasks.adapters.errors import aws_call
 from browser_tasks.models.task import TaskRecord
 from browser_tasks.models.task_view import TaskFilter
@@ -21,33 +21,15 @@ class DynamoTaskIndex:
         self._table = table_name
 
     def count(self, owner: str, where: TaskFilter) -> int:
-        # Select=COUNT: the matching items are read but not sent, page after page.
-        arguments = {**self._query(owner, where), "Select": "COUNT"}
-        total = 0
         with aws_call("Counting the tasks"):
-            while True:
-                page = aws_clients.dynamodb().query(**arguments)
-                total += page["Count"]
-                if "LastEvaluatedKey" not in page:
-                    return total
-                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            return count_matching(self._query(owner, where))
 
     def newest_first(
         self, owner: str, where: TaskFilter, *, skip: int, take: int
     ) -> list[TaskRecord]:
-        arguments = self._query(owner, where)
-        wanted = skip + take
-        matched: list[dict[str, Any]] = []
         with aws_call("Listing the tasks"):
-            while len(matched) < wanted:
-                # Each entry read matches at most once, so reading no more than are still
-                # wanted never reads past the page (Limit counts entries read, not matches).
-                page = aws_clients.dynamodb().query(**arguments, Limit=wanted - len(matched))
-                matched += page.get("Items", [])
-                if "LastEvaluatedKey" not in page:
-                    break
-                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [TaskRecord.model_validate(from_item(item)) for item in matched[skip:wanted]]
+            items = first_matching(self._query(owner, where), skip + take)
+        return [TaskRecord.model_validate(from_item(item)) for item in items[skip:]]
 
     def _query(self, owner: str, where: TaskFilter) -> dict[str, Any]:
         names = {"#owner": "owner"}
