@@ -88,6 +88,16 @@ def validation_failed(error: RequestValidationError) -> Response[str]:
     return detail_response(HTTPStatus.UNPROCESSABLE_ENTITY, validation_detail(error.errors()))
 
 
+@app.exception_handler(UnicodeDecodeError)
+def body_not_utf8(_: UnicodeDecodeError) -> Response[str]:
+    # A body API Gateway passed base64-encoded (not valid UTF-8) makes Powertools' JSON parsing
+    # raise this instead of its RequestValidationError: it is invalid JSON all the same, not a
+    # crash (which API Gateway would answer with a 502).
+    problem = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}
+    answer: Response[str] = validation_failed(RequestValidationError([problem]))
+    return answer
+
+
 @app.exception_handler(RequestInvalid)
 def request_invalid(error: RequestInvalid) -> Response[str]:
     return detail_response(HTTPStatus.UNPROCESSABLE_ENTITY, problems_detail(error.problems))

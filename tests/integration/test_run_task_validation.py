@@ -11,6 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
+from browser_tasks.local.api_gateway import rest_proxy_event
+from tests.conftest import ALICE_KEY
 from tests.support import InProcessStack, in_process_stack, tasks_in_table
 
 VALID_SCHEMA = json.dumps(
@@ -348,6 +350,26 @@ def test_malformed_body_gives_422_and_writes_nothing(stack: InProcessStack, raw_
 
     assert response.status == 422, response.text
     _assert_v1_validation_shape(response.json())
+    _assert_nothing_written()
+
+
+@pytest.mark.parametrize(("key", "status"), [(ALICE_KEY, 422), (None, 401)])
+def test_a_body_that_is_not_utf8_is_invalid_json_not_a_crash(
+    stack: InProcessStack, key: str | None, status: int
+) -> None:
+    # Found by the reliability suite's fuzzer: API Gateway passes such a body base64-encoded,
+    # and Powertools' JSON parsing let the UnicodeDecodeError through (a 502).
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    event = rest_proxy_event("POST", "/api/v1/run-task", headers, b'{"task": "\xff\xfe"}', "::1")
+    assert event["isBase64Encoded"]
+
+    response = stack.api.invoke(event)
+
+    assert response["statusCode"] == status, response["body"]
+    if status == 422:
+        assert json.loads(response["body"])["detail"][0]["type"] == "json_invalid"
     _assert_nothing_written()
 
 
