@@ -43,6 +43,7 @@ BROWSER_MODULES = frozenset(
         "test_egress",
         "test_execution_guard_local",
         "test_fakes",
+        "test_load_and_faults_local",
         "test_local_stack",
         "test_metering_local",
         "test_private_networks",
@@ -51,6 +52,7 @@ BROWSER_MODULES = frozenset(
         "test_triggers_local",
         "test_webhooks_local",
         "test_worker_e2e",
+        "test_worker_concurrency",
         "test_workflow",
     }
 )

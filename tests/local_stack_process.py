@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -29,6 +29,9 @@ OPERATOR_VARIABLES = frozenset(
         "HTTPS_PROXY",
     }
 )
+# Called with every stack that started, just before it is stopped (while its AWS still
+# answers): the reliability suite sweeps each stack's stores for its canary secret here.
+BEFORE_STOP: list[Callable[["LocalStackProcess"], None]] = []
 
 
 def free_port() -> int:
@@ -65,8 +68,10 @@ def local_stack_process(
     api_key: str,
     extra_env: dict[str, str] | None = None,
     parameters: dict[str, str] | None = None,
+    worker_concurrency: int = 1,
 ) -> Iterator[LocalStackProcess]:
-    """``parameters``: template parameter overrides (``--parameter-overrides``)."""
+    """``parameters``: template parameter overrides (``--parameter-overrides``);
+    ``worker_concurrency``: AgentWorker instances at once (``--worker-concurrency``)."""
     port, aws_port = free_port(), free_port()
     # No test may reach a real model provider or proxy: the developer's own keys stay out.
     inherited = {k: v for k, v in os.environ.items() if k not in OPERATOR_VARIABLES}
@@ -86,6 +91,8 @@ def local_stack_process(
             str(port),
             "--aws-port",
             str(aws_port),
+            "--worker-concurrency",
+            str(worker_concurrency),
             *(
                 ["--parameter-overrides", *(f"{k}={v}" for k, v in parameters.items())]
                 if parameters
@@ -119,10 +126,19 @@ def local_stack_process(
             ready.wait(0.2)
         yield stack
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        try:
+            if ready.is_set() and process.poll() is None:
+                for hook in BEFORE_STOP:
+                    hook(stack)
+        finally:
+            _stop(process)
+
+
+def _stop(process: "subprocess.Popen[str]") -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

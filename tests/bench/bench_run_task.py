@@ -1,11 +1,12 @@
 """Benchmark: run-task handler latency against in-process moto (not a test; prints figures).
 
-    .venv/bin/python -m tests.bench.bench_run_task [--calls 300]
+    .venv/bin/python -m tests.bench.bench_run_task [--calls 300] [--json]
 
 Each call is the real ApiFunction handler on a REST proxy event: validate, authenticate (one
 DynamoDB read), envelope-encrypt secrets (KMS), conditional put, StartExecution. Executions
 are recorded but not run (moto's engine off), so only the API's own work is timed. Also times
-the bare AWS calls the handler makes (same moto, same item sizes) as the baseline.
+the bare AWS calls the handler makes (same moto, same item sizes) as the baseline, and the
+peak PSS of this process serving them (the API function's memory, plus in-process moto's).
 """
 
 import argparse
@@ -22,6 +23,7 @@ import pytest
 
 from browser_tasks.adapters.kms_cipher import KmsSecretsCipher
 from tests.bench import quiet_powertools
+from tests.bench.bench_worker_steps import PeakMemory
 from tests.conftest import ALICE_KEY
 from tests.support import in_process_stack
 
@@ -62,7 +64,9 @@ def _summary(name: str, timings: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
-    calls = parser.parse_args().calls
+    parser.add_argument("--json", action="store_true", help="one JSON line, not the table")
+    args = parser.parse_args()
+    calls = args.calls
     with pytest.MonkeyPatch.context() as monkeypatch:
         quiet_powertools(monkeypatch)
         with in_process_stack(monkeypatch) as stack:
@@ -94,9 +98,13 @@ def main() -> None:
                     stateMachineArn=env["STATE_MACHINE_ARN"], name=task_id, input="{}"
                 )
 
-            with contextlib.redirect_stdout(io.StringIO()):  # the EMF metric lines
+            with contextlib.redirect_stdout(io.StringIO()), PeakMemory() as memory:  # EMF lines
                 timings = _time_interleaved(calls, {"handler": run_task, "bare": bare_calls})
             handler, bare = timings["handler"], timings["bare"]
+
+    if args.json:
+        print(json.dumps({"handler_ms": handler, "bare_ms": bare, "peak_mib": memory.peak_mib}))
+        return
 
     print(
         f"run-task latency, in-process moto — {platform.python_version()}, {time.strftime('%Y-%m-%d')}"

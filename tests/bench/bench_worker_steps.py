@@ -1,12 +1,19 @@
 """Benchmark: per-step wall time of our worker vs the bare browser-use Agent, and peak memory.
 
     .venv/bin/python -m tests.bench.bench_worker_steps [--steps 12] [--rounds 3]
+        [--variants bare,ours,allowlist,adblock] [--json]
 
 Same machine, same run, same scripted model (zero latency), same local site, same script:
 ``--steps`` steps that each navigate to a page of the site. The bare run is the library as a
 user would write it (Agent + BrowserSession, headless Debian Chromium). Ours is the worker's
 ChunkRunner on in-process moto: egress guard, redaction, a step record and a screenshot
 stored per step, output, GIF. Rounds alternate bare/ours so drift weighs on both.
+
+Variants of ours (``WORKER_VARIANTS``): ``ours`` with neither the allowlist nor adblock;
+``allowlist``: ``allowed_domains`` set and ``BLOCK_PRIVATE_NETWORKS`` on, as in Lambda — every
+request crosses the allowlisting proxy, which checks each destination's addresses (here
+loopback counts as public, or the local site would be refused); ``adblock``: ``use_adblock``
+with the full EasyList (braveblock's bundled copy).
 
 Per-step time = the mean interval between consecutive step starts: browser launch and the
 end of the run (our GIF, output files) are excluded, our per-step storage (which runs between
@@ -19,9 +26,9 @@ import asyncio
 import json
 import os
 import statistics
+import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,14 +134,45 @@ def bare_run(llm: Any, site: Any, steps: int, workdir: Path) -> tuple[float, flo
     return asyncio.run(go())
 
 
-def worker_run(llm: Any, site: Any, steps: int, stack: Any) -> tuple[float, float]:
+# What each variant of our worker changes: the task's fields, the worker's settings.
+WORKER_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "ours": ({"use_adblock": False}, {"block_private_networks": False}),
+    "allowlist": (
+        {"use_adblock": False, "allowed_domains": ["127.0.0.1"]},
+        {"block_private_networks": True},
+    ),
+    "adblock": ({"use_adblock": True}, {"block_private_networks": False}),
+}
+
+
+def easylist_file() -> str:
+    """The full EasyList braveblock ships, as the file ADBLOCK_RULES_PATH names in the image."""
+    import gzip
+
+    import braveblock  # type: ignore[import-untyped]
+
+    rules = Path(tempfile.mkdtemp()) / "easylist.txt"
+    bundled = Path(braveblock.__file__).parent / "easylist.txt.gz"
+    rules.write_bytes(gzip.decompress(bundled.read_bytes()))
+    return str(rules)
+
+
+def worker_run(
+    llm: Any, site: Any, steps: int, stack: Any, variant: str = "ours"
+) -> tuple[float, float]:
     import chunk_runner
+    from browser_tasks.adapters import network_addresses
     from tests.support import first_chunk
     from worker_settings import OperatorSecrets, WorkerSettings
     from worker_wiring import ports
 
+    task_fields, settings = WORKER_VARIANTS[variant]
+    if variant == "adblock":
+        settings = {**settings, "adblock_rules_path": easylist_file()}
     response = stack.call(
-        "POST", "/api/v1/run-task", body={"task": "Visit the pages", "max_agent_steps": steps}
+        "POST",
+        "/api/v1/run-task",
+        body={"task": "Visit the pages", "max_agent_steps": steps, **task_fields},
     )
     task_id = response.json()["id"]
     message = first_chunk(task_id, "alice", steps, 3600)
@@ -145,7 +183,7 @@ def worker_run(llm: Any, site: Any, steps: int, stack: Any) -> tuple[float, floa
             heartbeat_seconds=300,
             message_lease_seconds=600,
             openai_base_url=llm.base_url,
-            block_private_networks=False,  # the bench's site is on loopback
+            **settings,
         ),
         lambda: OperatorSecrets(provider_keys={"OPENAI_API_KEY": "bench"}, proxy_urls={}),
     )
@@ -156,12 +194,20 @@ def worker_run(llm: Any, site: Any, steps: int, stack: Any) -> tuple[float, floa
         agents[:] = [agent]
         await original(self, agent)
 
+    public = network_addresses.is_public_address
     chunk_runner.StepRecorder.on_step_end = keep_agent  # type: ignore[method-assign]
+
+    # The site is on loopback, which Lambda's proxy refuses: here it passes the same checks.
+    def loopback_or_public(address: str) -> bool:
+        return address.startswith("127.") or public(address)
+
+    network_addresses.is_public_address = loopback_or_public
     try:
         with PeakMemory() as memory:
             result = asyncio.run(runner.run(message))
     finally:
         chunk_runner.StepRecorder.on_step_end = original  # type: ignore[method-assign]
+        network_addresses.is_public_address = public
     assert result.state == "done", result
     return _mean_step_interval(agents[0].history), memory.peak_mib
 
@@ -181,7 +227,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--variants", default="bare,ours", help="of bare, " + ", ".join(WORKER_VARIANTS)
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON line, not the table")
     args = parser.parse_args()
+    variants = args.variants.split(",")
 
     import sys
 
@@ -190,44 +241,40 @@ def main() -> None:
     from tests.fakes import ScriptedLLM, TestSite
     from tests.support import in_process_stack
 
-    bare: list[float] = []
-    ours: list[float] = []
-    bare_mem: list[float] = []
-    ours_mem: list[float] = []
+    per_step: dict[str, list[float]] = {v: [] for v in variants}
+    peak: dict[str, list[float]] = {v: [] for v in variants}
     with ScriptedLLM() as llm, TestSite() as site, pytest.MonkeyPatch.context() as monkeypatch:
         quiet_powertools(monkeypatch)
         with in_process_stack(monkeypatch) as stack:
-            import tempfile
-
-            runs: list[tuple[str, Callable[[], tuple[float, float]]]] = []
+            # Rounds alternate the variants, so drift weighs on each alike.
             for _ in range(args.rounds):
-                runs.append(
-                    ("bare", lambda: bare_run(llm, site, args.steps, Path(tempfile.mkdtemp())))
-                )
-                runs.append(("ours", lambda: worker_run(llm, site, args.steps, stack)))
-            for name, run in runs:
-                llm.reset()
-                llm.set_script(_script(site, args.steps))
-                per_step, peak = run()
-                (bare if name == "bare" else ours).append(per_step)
-                (bare_mem if name == "bare" else ours_mem).append(peak)
-                print(
-                    f"  {name}: {per_step * 1000:.0f} ms/step, peak PSS {peak:.0f} MiB", flush=True
-                )
+                for variant in variants:
+                    llm.reset()
+                    llm.set_script(_script(site, args.steps))
+                    if variant == "bare":
+                        seconds, mib = bare_run(llm, site, args.steps, Path(tempfile.mkdtemp()))
+                    else:
+                        seconds, mib = worker_run(llm, site, args.steps, stack, variant)
+                    per_step[variant].append(seconds)
+                    peak[variant].append(mib)
+                    print(
+                        f"  {variant}: {seconds * 1000:.0f} ms/step, peak PSS {mib:.0f} MiB",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
+    if args.json:
+        print(json.dumps({"per_step": per_step, "peak_mib": peak}))
+        return
     print(
         f"\nper-step wall time, {args.steps} steps x {args.rounds} rounds each, {time.strftime('%Y-%m-%d')}"
     )
     print("| what | median | p95 |")
     print("|---|---|---|")
-    print(_summary("bare browser-use Agent, s/step", bare, "s"))
-    print(_summary("our worker (ChunkRunner), s/step", ours, "s"))
-    print(
-        f"| ratio ours / bare (medians) | {statistics.median(ours) / statistics.median(bare):.3f} | |"
-    )
-    print(_summary("peak PSS, bare (python + chromium)", bare_mem, "MiB"))
-    print(_summary("peak PSS, worker (python + chromium)", ours_mem, "MiB"))
-    print(json.dumps({"bare": bare, "ours": ours, "bare_mem": bare_mem, "ours_mem": ours_mem}))
+    for variant in variants:
+        print(_summary(f"{variant}, s/step", per_step[variant], "s"))
+    for variant in variants:
+        print(_summary(f"peak PSS, {variant} (python + chromium)", peak[variant], "MiB"))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     local.add_argument("--demo", action="store_true", help="submit a sample task once it is up")
     local.add_argument(
+        "--worker-concurrency",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="AgentWorker instances running at once, each its own process (default 1)",
+    )
+    local.add_argument(
         "--parameter-overrides",
         nargs="+",
         default=[],
@@ -76,6 +83,12 @@ def _project_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _key_values(pairs: list[str]) -> dict[str, str]:
     parsed = {}
     for pair in pairs:
@@ -102,6 +115,7 @@ def _run_local(args: argparse.Namespace) -> int:
             api_key=os.environ.get("BROWSER_TASKS_API_KEY") or None,
             owner=args.owner,
             parameter_overrides=_key_values(args.parameter_overrides),
+            worker_concurrency=args.worker_concurrency,
         )
     )
     stopping = threading.Event()

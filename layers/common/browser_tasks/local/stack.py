@@ -34,6 +34,19 @@ LOCAL_FUNCTION_ENVIRONMENT = {
 # Functions that hide each message they report failed for as long as its retry should wait
 # (the notifier's backoff): their pollers leave that delay alone, as Lambda does.
 FUNCTIONS_THAT_DELAY_RETRIES = frozenset({"NotifierFunction"})
+# The function whose instances ``LocalStackConfig.worker_concurrency`` multiplies.
+WORKER_FUNCTION = "AgentWorkerFunction"
+# The worker's leases, short locally so that a chunk whose worker died is back while you watch
+# (in AWS: a 60 s heartbeat, a 150 s message lease). Its poller gives a dead worker's message
+# back one message lease later, as Lambda does (when the lease last renewed runs out), not
+# after ``retry_delay_seconds``: the dead worker's chunk lease, the shorter one
+# (domain/chunk_leases.py), must lapse first, or the redelivery would find the chunk still
+# held and be dropped.
+WORKER_MESSAGE_LEASE_SECONDS = 10
+LOCAL_WORKER_ENVIRONMENT = {
+    "HEARTBEAT_SECONDS": "2",
+    "MESSAGE_LEASE_SECONDS": str(WORKER_MESSAGE_LEASE_SECONDS),
+}
 
 
 @dataclass
@@ -49,6 +62,9 @@ class LocalStackConfig:
     retry_delay_seconds: int = 2
     parameter_overrides: dict[str, str] = field(default_factory=dict)  # template Parameters
     extra_environment: dict[str, str] = field(default_factory=dict)
+    # AgentWorker instances running at once, each its own process (Chromium and all), as Lambda
+    # runs up to the work queue's MaximumConcurrency. 1 by default: a laptop runs one at a time.
+    worker_concurrency: int = 1
 
     @property
     def aws_endpoint(self) -> str:
@@ -114,7 +130,14 @@ class LocalStack:
         )
         self.resources = provisioner.provision_all()
         self.functions = {
-            name: replace(spec, environment={**spec.environment, **LOCAL_FUNCTION_ENVIRONMENT})
+            name: replace(
+                spec,
+                environment={
+                    **spec.environment,
+                    **LOCAL_FUNCTION_ENVIRONMENT,
+                    **(LOCAL_WORKER_ENVIRONMENT if name == WORKER_FUNCTION else {}),
+                },
+            )
             for name, spec in provisioner.functions.items()
         }
         for spec in self.functions.values():
@@ -185,19 +208,28 @@ class LocalStack:
                     spec.code_dir,
                 )
                 continue
-            container = ContainerFunction(spec, spec.environment)
-            self.containers[spec.logical_id] = container
-            for source in spec.queue_sources:
-                poller = QueuePoller(
-                    spec.logical_id,
-                    source,
-                    container,
-                    self.config.region,
-                    retry_delay_seconds=self.config.retry_delay_seconds,
-                    function_delays_retries=spec.logical_id in FUNCTIONS_THAT_DELAY_RETRIES,
-                )
-                poller.start()
-                self._pollers.append(poller)
+            instances = self.config.worker_concurrency if spec.logical_id == WORKER_FUNCTION else 1
+            for instance in range(instances):
+                # One poller per instance, each feeding its own container: a poller waits
+                # for its invocation, so N of them keep at most N invocations in flight.
+                name = spec.logical_id if instance == 0 else f"{spec.logical_id}#{instance + 1}"
+                container = ContainerFunction(spec, spec.environment)
+                self.containers[name] = container
+                for source in spec.queue_sources:
+                    poller = QueuePoller(
+                        name,
+                        source,
+                        container,
+                        self.config.region,
+                        retry_delay_seconds=(
+                            WORKER_MESSAGE_LEASE_SECONDS
+                            if spec.logical_id == WORKER_FUNCTION
+                            else self.config.retry_delay_seconds
+                        ),
+                        function_delays_retries=spec.logical_id in FUNCTIONS_THAT_DELAY_RETRIES,
+                    )
+                    poller.start()
+                    self._pollers.append(poller)
 
     def _stop_executions(self) -> None:
         # moto's execution threads outlive a stopped server unless their executions end.
