@@ -1,9 +1,11 @@
 """Helpers for tests: an in-process stack on moto, API calls, and a sweep of every store."""
 
+import importlib.util
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -61,6 +63,11 @@ class InProcessStack:
         )
 
 
+# Called with every in-process stack just before it is torn down (its moto still holds what the
+# test left): the reliability suite sweeps each one's stores for its canary secret here.
+BEFORE_STOP: list[Callable[[InProcessStack], None]] = []
+
+
 @contextmanager
 def in_process_stack(
     monkeypatch: Any,
@@ -94,13 +101,18 @@ def in_process_stack(
         reset_services()
         api_key_service().register(ALICE_KEY, "alice")
         api_key_service().register(BOB_KEY, "bob")
+        stack = InProcessStack(
+            InProcessFunction(spec), resources, spec.environment, provisioner.functions
+        )
         try:
-            yield InProcessStack(
-                InProcessFunction(spec), resources, spec.environment, provisioner.functions
-            )
+            yield stack
         finally:
-            stop_all_executions()
-            reset_services()
+            try:
+                for hook in BEFORE_STOP:
+                    hook(stack)
+            finally:
+                stop_all_executions()
+                reset_services()
 
 
 def stop_all_executions() -> None:
@@ -210,3 +222,25 @@ def first_chunk(task_id: str, owner: str, steps: int, seconds: int) -> Any:
         steps_remaining=steps,
         seconds_remaining=seconds,
     )
+
+
+@contextmanager
+def agent_worker_app(monkeypatch: Any) -> Iterator[ModuleType]:
+    """The AgentWorker's handler module (functions/agent_worker/app.py), wired to the stack
+    this test has up: ``record_handler`` takes a work queue record as Lambda would give it."""
+    # browser-use reads these when it is first imported (the image's ENV sets them).
+    for name in ("ANONYMIZED_TELEMETRY", "BROWSER_USE_VERSION_CHECK", "BROWSER_USE_CLOUD_SYNC"):
+        monkeypatch.setenv(name, "false")
+    from worker_wiring import ports
+
+    ports.cache_clear()  # built once per container: build it on this stack's settings
+    path = PROJECT_ROOT / "functions" / "agent_worker" / "app.py"
+    spec = importlib.util.spec_from_file_location("agent_worker_app", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        yield module
+    finally:
+        ports.cache_clear()

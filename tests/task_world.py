@@ -75,13 +75,18 @@ class TaskWorld:
             assert time.monotonic() < deadline, f"{task_id} never took {count} steps"
             time.sleep(0.2)
 
-    def kill_worker(self) -> int:
-        """SIGKILL the AgentWorker's process (its "container"), as a crash would; its pid."""
+    def worker_process(self) -> psutil.Process:
+        """The AgentWorker's process (its "container"); Chromium runs as its children."""
         for child in psutil.Process(self.stack.process.pid).children(recursive=True):
             if "AgentWorkerFunction" in " ".join(child.cmdline()):
-                child.kill()
-                return int(child.pid)
+                return child
         raise AssertionError("no AgentWorker process is running")
+
+    def kill_worker(self) -> int:
+        """SIGKILL the AgentWorker's process, as a crash would; its pid."""
+        worker = self.worker_process()
+        worker.kill()
+        return int(worker.pid)
 
     def wait_until_ended(self, task_id: str, timeout: float = 120) -> str:
         deadline = time.monotonic() + timeout

@@ -63,7 +63,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 Step = list[Any] | dict[str, Any]
 ScriptFn = Callable[[dict[str, Any], int], Step]
@@ -420,6 +420,10 @@ def _fill_from_tables(schema: dict[str, Any], markdown: str) -> Any:
 class ScriptedLLM:
     """An OpenAI-compatible chat completions server that plays a script to browser-use."""
 
+    # Called with the raw text of every request any instance receives (``reset`` forgets
+    # requests, these do not): the reliability suite checks the model never sees its canary.
+    request_observers: ClassVar[list[Callable[[str], None]]] = []
+
     def __init__(
         self,
         script: Iterable[Step] | ScriptFn | None = None,
@@ -554,6 +558,8 @@ class ScriptedLLM:
         return "other"
 
     def _record(self, raw: str, request: dict[str, Any]) -> tuple[str, tuple[str, int, Any] | None]:
+        for observe in self.request_observers:
+            observe(raw)
         kind = self.classify(request)
         with self._lock:
             self._requests.append(request)
