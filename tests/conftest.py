@@ -43,7 +43,6 @@ BROWSER_MODULES = frozenset(
         "test_egress",
         "test_execution_guard_local",
         "test_fakes",
-        "test_load_and_faults_local",
         "test_local_stack",
         "test_metering_local",
         "test_private_networks",

@@ -22,10 +22,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
 from browser_tasks.adapters.sqs_lease import MessageLease
-from browser_tasks.models.work import AwaitResumeMessage, ResumeAnswer, WorkMessage
+from browser_tasks.domain.chunk_leases import DeliveryLease, chunk_lease_seconds
+from browser_tasks.models.work import (
+    AwaitResumeMessage,
+    ResumeAnswer,
+    RunChunkMessage,
+    WorkMessage,
+)
 from browser_tasks.settings import get_settings
 from chunk_runner import ChunkFailed, ChunkRunner
-from worker_settings import get_operator_secrets, get_worker_settings
+from worker_settings import WorkerSettings, get_operator_secrets, get_worker_settings
 from worker_wiring import ports
 
 logger = Logger()
@@ -45,6 +51,33 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("The state machine no longer waits on this chunk: delivery dropped")
         return
     settings = get_worker_settings()
+    lease = DeliveryLease(
+        ports().tasks,
+        MessageLease(
+            get_settings().work_queue_url, record.receipt_handle, settings.message_lease_seconds
+        ),
+        message.task_id,
+        chunk_lease_seconds(settings.message_lease_seconds, settings.heartbeat_seconds),
+    )
+    if not lease.acquire():
+        # A copy of the message another worker is running now (SQS delivers at least once).
+        # Returning deletes the copy, and nothing is lost: should that worker die, its chunk
+        # lease lapses before its own message comes back, and that redelivery resumes the
+        # chunk; failing even that, the state machine's heartbeat timeout retries the chunk
+        # with a new message. Nor is it counted as a worker death (run_chunk): none died.
+        logger.info("Another worker is running this chunk: delivery dropped")
+        return
+    try:
+        run_chunk(message, record, lease, settings)
+    finally:
+        # Only after the token's answer: a copy delivered before it finds the chunk held.
+        lease.release()
+
+
+def run_chunk(
+    message: RunChunkMessage, record: SQSRecord, lease: DeliveryLease, settings: WorkerSettings
+) -> None:
+    """Run the chunk this delivery holds (renewing ``lease`` as it goes); answer its token."""
     # A message seen again means the worker that had it died (killed, out of memory, past
     # the function's timeout) before answering. Run it again from the checkpoint, but not
     # forever: past the limit, fail the token and let the state machine count a retry.
@@ -58,9 +91,6 @@ def record_handler(record: SQSRecord) -> None:
         ports().callbacks.fail(message.task_token, "WorkerCrashed", cause)
         return
     runner = ChunkRunner(ports(), settings, get_operator_secrets)
-    lease = MessageLease(
-        get_settings().work_queue_url, record.receipt_handle, settings.message_lease_seconds
-    )
     try:
         result = asyncio.run(runner.run(message, lease))
     except ChunkFailed as failure:

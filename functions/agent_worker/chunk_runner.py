@@ -43,9 +43,9 @@ from browser_tasks.adapters.dynamodb_tasks import DynamoTaskRepository
 from browser_tasks.adapters.kms_cipher import KmsSecretsCipher
 from browser_tasks.adapters.llm_models import ModelCredentials, ModelUnavailable, chat_model
 from browser_tasks.adapters.s3_media import S3MediaStore, upload_key
-from browser_tasks.adapters.sqs_lease import MessageLease
 from browser_tasks.adapters.stepfunctions_callbacks import TaskTokenCallbacks
 from browser_tasks.domain.metering import Metering
+from browser_tasks.domain.ports import RenewableLease
 from browser_tasks.domain.redaction import Redactor
 from browser_tasks.domain.tasks import secrets_context
 from browser_tasks.models.task import (
@@ -163,8 +163,11 @@ class ChunkRunner:
         self._settings = settings
         self._operator = operator
 
-    async def run(self, message: RunChunkMessage, lease: MessageLease | None = None) -> ChunkResult:
-        """Run the chunk; ``lease`` (the queue message's) is renewed with every heartbeat."""
+    async def run(
+        self, message: RunChunkMessage, lease: RenewableLease | None = None
+    ) -> ChunkResult:
+        """Run the chunk; ``lease`` (the delivery's: its queue message and its hold on the
+        chunk) is renewed with every heartbeat."""
         started = time.monotonic()
         task = await asyncio.to_thread(self._ports.tasks.get, message.task_id)
         if task is None or task.owner != message.owner:
@@ -540,14 +543,18 @@ class ChunkRunner:
             state="failed", steps=0, elapsed_seconds=int(time.monotonic() - started), error=error
         )
 
-    async def _heartbeat(self, task_token: str, lease: MessageLease | None) -> None:
+    async def _heartbeat(self, task_token: str, lease: RenewableLease | None) -> None:
+        """Every ``heartbeat_seconds``: the token's heartbeat and the lease's renewal, each
+        tried whatever became of the other (a live worker's leases must not lapse)."""
+        beats: list[Callable[[], None]] = [lambda: self._ports.callbacks.heartbeat(task_token)]
+        if lease is not None:
+            beats.append(lease.renew)
         while True:
-            try:
-                await asyncio.to_thread(self._ports.callbacks.heartbeat, task_token)
-                if lease is not None:
-                    await asyncio.to_thread(lease.renew)
-            except Exception as error:
-                logger.warning("Heartbeat failed: %s", type(error).__name__)
+            for beat in beats:
+                try:
+                    await asyncio.to_thread(beat)
+                except Exception as error:
+                    logger.warning("Heartbeat failed: %s", type(error).__name__)
             await asyncio.sleep(self._settings.heartbeat_seconds)
 
 

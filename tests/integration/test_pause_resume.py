@@ -5,7 +5,6 @@ Without execution, moto's Step Functions takes any task token; the tests set the
 state machine would have set and watch the SendTaskSuccess calls each side makes.
 """
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from types import ModuleType
@@ -13,9 +12,10 @@ from types import ModuleType
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from tests.conftest import BOB_KEY, PROJECT_ROOT
+from tests.conftest import BOB_KEY
 from tests.support import (
     InProcessStack,
+    agent_worker_app,
     in_process_stack,
     record_task_token_answers,
     set_task_fields,
@@ -34,20 +34,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessStack]:
 @pytest.fixture
 def worker(stack: InProcessStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """The AgentWorker's handler module, wired to this test's stack."""
-    # browser-use reads these when it is first imported (the image's ENV sets them).
-    for name in ("ANONYMIZED_TELEMETRY", "BROWSER_USE_VERSION_CHECK", "BROWSER_USE_CLOUD_SYNC"):
-        monkeypatch.setenv(name, "false")
-    from worker_wiring import ports
-
-    ports.cache_clear()  # built once per container: build it on this stack's settings
-    path = PROJECT_ROOT / "functions" / "agent_worker" / "app.py"
-    spec = importlib.util.spec_from_file_location("agent_worker_app", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    ports.cache_clear()
+    with agent_worker_app(monkeypatch) as module:
+        yield module
 
 
 def _new_task(stack: InProcessStack, **fields: str | bool) -> str:

@@ -251,6 +251,61 @@ class DynamoTaskRepository:
             )
         return _control(item)
 
+    def acquire_chunk_lease(
+        self, task_id: str, holder: str, until_epoch: float, now_epoch: float
+    ) -> bool:
+        """Take the task's chunk lease (``chunk_lease``: holder and until) unless another
+        holder's is still live; its own holder may take it again. Never creates an item."""
+        return self._write_chunk_lease(
+            task_id,
+            "SET chunk_lease = :lease",
+            "attribute_exists(task_id) AND (attribute_not_exists(chunk_lease) "
+            "OR chunk_lease.#until < :now OR chunk_lease.#holder = :holder)",
+            {
+                ":lease": {"M": {"holder": {"S": holder}, "until": {"N": str(until_epoch)}}},
+                ":now": {"N": str(now_epoch)},
+                ":holder": {"S": holder},
+            },
+        )
+
+    def renew_chunk_lease(self, task_id: str, holder: str, until_epoch: float) -> bool:
+        return self._write_chunk_lease(
+            task_id,
+            "SET chunk_lease.#until = :until",
+            "chunk_lease.#holder = :holder",
+            {":until": {"N": str(until_epoch)}, ":holder": {"S": holder}},
+        )
+
+    def release_chunk_lease(self, task_id: str, holder: str) -> None:
+        self._write_chunk_lease(
+            task_id,
+            "REMOVE chunk_lease",
+            "chunk_lease.#holder = :holder",
+            {":holder": {"S": holder}},
+        )
+
+    def _write_chunk_lease(
+        self, task_id: str, update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        """Apply ``update`` if ``condition`` holds; False if it did not. The lease's fields are
+        named ``#holder`` and ``#until`` in expressions (UNTIL is a DynamoDB reserved word)."""
+        names = {f"#{n}": n for n in ("holder", "until") if f"#{n}" in update + condition}
+        with aws_call("Leasing the chunk"):
+            try:
+                aws_clients.dynamodb().update_item(
+                    TableName=self._table,
+                    Key={"task_id": {"S": task_id}},
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
     def _conditional_update(
         self, task_id: str, update: str, condition: str, values: dict[str, Any]
     ) -> TaskRecord | None:

@@ -39,6 +39,28 @@ class TaskRepository(Protocol):
         """Set ``failed`` with a reason if the task is still ``expected``; False if not."""
 
 
+class ChunkLeases(Protocol):
+    """Which delivery of a chunk's queue message runs the chunk: at most one ``holder`` at a
+    time holds the task's chunk lease, until its ``until`` (epoch seconds) passes."""
+
+    def acquire_chunk_lease(
+        self, task_id: str, holder: str, until_epoch: float, now_epoch: float
+    ) -> bool:
+        """Hold the lease until ``until_epoch`` unless another holder's lease is still live at
+        ``now_epoch``; False if one is (or there is no such task)."""
+
+    def renew_chunk_lease(self, task_id: str, holder: str, until_epoch: float) -> bool:
+        """Move ``holder``'s lease on to ``until_epoch``; False if it is no longer theirs."""
+
+    def release_chunk_lease(self, task_id: str, holder: str) -> None:
+        """Drop ``holder``'s lease; nothing happens if it is not theirs."""
+
+
+class RenewableLease(Protocol):
+    def renew(self) -> None:
+        """Hold on for another lease period from now."""
+
+
 class ApiKeyRepository(Protocol):
     def owner_of(self, key_hash: str) -> str | None: ...
 

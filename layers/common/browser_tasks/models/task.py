@@ -53,6 +53,9 @@ class TaskRecord(TaskOutcome):
 
     ``settings`` holds every run-task field but the task text, secrets and metadata;
     ``secrets_ciphertext`` is the KMS envelope of the secrets, bound to ``{task_id, owner}``.
+    The item also holds the worker's ``chunk_lease`` (domain/chunk_leases.py) while a chunk
+    runs; it is no field here (pydantic ignores it), so nothing read through this model can
+    carry it to a caller.
     """
 
     model_config = ConfigDict(frozen=True)
