@@ -3,7 +3,8 @@
     .venv/bin/python -m tests.bench.bench_run_task [--calls 300] [--json]
 
 Each call is the real ApiFunction handler on a REST proxy event: validate, authenticate (one
-DynamoDB read), envelope-encrypt secrets (KMS), conditional put, StartExecution. Executions
+DynamoDB read), envelope-encrypt secrets (KMS), conditional put, the ``created`` status event
+(PutEvents: moto evaluates the bus's rules, ~20 ms of it), StartExecution. Executions
 are recorded but not run (moto's engine off), so only the API's own work is timed. Also times
 the bare AWS calls the handler makes (same moto, same item sizes) as the baseline, and the
 peak PSS of this process serving them (the API function's memory, plus in-process moto's).
@@ -78,6 +79,7 @@ def main() -> None:
             env = stack.environment
             dynamodb = boto3.client("dynamodb")
             sfn = boto3.client("stepfunctions")
+            events = boto3.client("events")
             cipher = KmsSecretsCipher(env["SECRETS_KEY_ARN"])
             secrets = json.dumps(BODY["secrets"])
 
@@ -93,6 +95,18 @@ def main() -> None:
                         "secrets_ciphertext": {"S": ciphertext},
                     },
                     ConditionExpression="attribute_not_exists(task_id)",
+                )
+                # The "created" status event, on the same bus and rules as the handler's.
+                detail = {"task_id": task_id, "owner": "alice", "status": "created"}
+                events.put_events(
+                    Entries=[
+                        {
+                            "Source": "browser-tasks",
+                            "DetailType": "TaskStatusChanged",
+                            "Detail": json.dumps({**detail, "metadata": {}, "timestamp": "x"}),
+                            "EventBusName": env["EVENT_BUS_NAME"],
+                        }
+                    ]
                 )
                 sfn.start_execution(
                     stateMachineArn=env["STATE_MACHINE_ARN"], name=task_id, input="{}"
