@@ -7,12 +7,11 @@ another owner's profile is simply not there.
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from browser_tasks.adapters import aws_clients
+from browser_tasks.adapters.dynamodb_conditions import update_if
 from browser_tasks.adapters.dynamodb_items import from_item, to_item
 from browser_tasks.adapters.dynamodb_queries import count_matching, first_matching
-from browser_tasks.adapters.errors import aws_call, error_code
+from browser_tasks.adapters.errors import aws_call
 from browser_tasks.models.browser_profile import BrowserProfileRecord
 
 
@@ -42,21 +41,18 @@ class DynamoBrowserProfileRepository:
     ) -> BrowserProfileRecord | None:
         values = to_item({**changes, "updated_at": updated_at})
         with aws_call("Updating the browser profile"):
-            try:
-                written = aws_clients.dynamodb().update_item(
-                    TableName=self._table,
-                    Key=self._key(owner, profile_id),
-                    UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in values),
-                    # Without it, an update of a missing profile would create a bare item.
-                    ConditionExpression="attribute_exists(profile_id)",
-                    ExpressionAttributeNames={f"#{n}": n for n in values},
-                    ExpressionAttributeValues={f":{n}": v for n, v in values.items()},
-                    ReturnValues="ALL_NEW",
-                )
-            except ClientError as error:
-                if error_code(error) == "ConditionalCheckFailedException":
-                    return None
-                raise
+            written = update_if(
+                TableName=self._table,
+                Key=self._key(owner, profile_id),
+                UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in values),
+                # Without it, an update of a missing profile would create a bare item.
+                ConditionExpression="attribute_exists(profile_id)",
+                ExpressionAttributeNames={f"#{n}": n for n in values},
+                ExpressionAttributeValues={f":{n}": v for n, v in values.items()},
+                ReturnValues="ALL_NEW",
+            )
+        if written is None:
+            return None
         return BrowserProfileRecord.model_validate(from_item(written["Attributes"]))
 
     def delete(self, owner: str, profile_id: str) -> bool:

@@ -8,12 +8,11 @@ firings, each write conditional on its version; the API's writes never touch it.
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from browser_tasks.adapters import aws_clients
+from browser_tasks.adapters.dynamodb_conditions import update_if
 from browser_tasks.adapters.dynamodb_items import from_item, to_item
 from browser_tasks.adapters.dynamodb_queries import count_matching, first_matching
-from browser_tasks.adapters.errors import aws_call, error_code
+from browser_tasks.adapters.errors import aws_call
 from browser_tasks.models.scheduled_task import FiringState, ScheduledTaskRecord
 
 _FIRING = "firing"
@@ -100,20 +99,15 @@ class DynamoScheduleRepository:
         what: str,
     ) -> bool:
         with aws_call(what):
-            try:
-                aws_clients.dynamodb().update_item(
-                    TableName=self._table,
-                    Key=self._key(owner, scheduled_task_id),
-                    UpdateExpression=update,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-            except ClientError as error:
-                if error_code(error) == "ConditionalCheckFailedException":
-                    return False
-                raise
-        return True
+            written = update_if(
+                TableName=self._table,
+                Key=self._key(owner, scheduled_task_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        return written is not None
 
     def _owners_schedules(self, owner: str) -> dict[str, Any]:
         return {

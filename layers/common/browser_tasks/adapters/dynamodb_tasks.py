@@ -5,6 +5,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from browser_tasks.adapters import aws_clients
+from browser_tasks.adapters.dynamodb_conditions import update_if
 from browser_tasks.adapters.dynamodb_items import from_item, to_item
 from browser_tasks.adapters.errors import aws_call, error_code
 from browser_tasks.errors import TaskAlreadyExists
@@ -291,20 +292,15 @@ class DynamoTaskRepository:
         named ``#holder`` and ``#until`` in expressions (UNTIL is a DynamoDB reserved word)."""
         names = {f"#{n}": n for n in ("holder", "until") if f"#{n}" in update + condition}
         with aws_call("Leasing the chunk"):
-            try:
-                aws_clients.dynamodb().update_item(
-                    TableName=self._table,
-                    Key={"task_id": {"S": task_id}},
-                    UpdateExpression=update,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-            except ClientError as error:
-                if error_code(error) == "ConditionalCheckFailedException":
-                    return False
-                raise
-        return True
+            written = update_if(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        return written is not None
 
     def _conditional_update(
         self, task_id: str, update: str, condition: str, values: dict[str, Any]
@@ -312,20 +308,17 @@ class DynamoTaskRepository:
         """Apply ``update`` if ``condition`` holds (``#s`` is the status): the task as
         written, or None if the condition did not hold."""
         with aws_call("Updating the task"):
-            try:
-                response = aws_clients.dynamodb().update_item(
-                    TableName=self._table,
-                    Key={"task_id": {"S": task_id}},
-                    UpdateExpression=update,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames={"#s": "status"} if "#s" in update + condition else {},
-                    ExpressionAttributeValues=values,
-                    ReturnValues="ALL_NEW",
-                )
-            except ClientError as error:
-                if error_code(error) == "ConditionalCheckFailedException":
-                    return None
-                raise
+            response = update_if(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status"} if "#s" in update + condition else {},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        if response is None:
+            return None
         return TaskRecord.model_validate(from_item(response["Attributes"]))
 
 
