@@ -33,7 +33,7 @@ from typing import Any
 import boto3
 import requests
 
-from tests.bench.bench_worker_steps import CHROMIUM
+from tests.bench.bench_worker_steps import bare_browser_profile
 from tests.conftest import PROJECT_ROOT
 from tests.fakes import ScriptedLLM, TestSite
 from tests.local_stack_process import OPERATOR_VARIABLES, free_port
@@ -209,22 +209,11 @@ def first_step(client: Client, llm: ScriptedLLM, site: TestSite, rounds: int) ->
 
 def bare_first_step(llm_url: str, workdir: Path) -> float:
     """The library as a user runs it: session and Agent made, run → its first step's end."""
-    from browser_use import Agent, BrowserProfile, BrowserSession, ChatOpenAI
+    from browser_use import Agent, BrowserSession, ChatOpenAI
 
     async def go() -> float:
         start = time.monotonic()
-        session = BrowserSession(
-            browser_profile=BrowserProfile(
-                executable_path=CHROMIUM,
-                headless=True,
-                chromium_sandbox=False,
-                enable_default_extensions=False,
-                args=["--no-sandbox", "--disable-dev-shm-usage"],
-                user_data_dir=workdir / "profile",
-                downloads_path=workdir / "downloads",
-                viewport={"width": 1280, "height": 960},
-            )
-        )
+        session = BrowserSession(browser_profile=bare_browser_profile(workdir))
         agent: Any = Agent(
             task=task_text(2),
             llm=ChatOpenAI(model="gpt-4.1", base_url=llm_url, api_key="bench"),

@@ -101,10 +101,12 @@ def _script(site: Any, steps: int) -> list[Any]:
     return [*pages, [{"done": {"text": "Visited every page", "success": True}}]]
 
 
-def bare_run(llm: Any, site: Any, steps: int, workdir: Path) -> tuple[float, float]:
-    from browser_use import Agent, BrowserProfile, BrowserSession, ChatOpenAI
+def bare_browser_profile(workdir: Path) -> Any:
+    """The bare library's browser as a user would set it up (headless Debian Chromium, as
+    root, offline), the baseline of every bare run."""
+    from browser_use import BrowserProfile
 
-    profile = BrowserProfile(
+    return BrowserProfile(
         executable_path=CHROMIUM,
         headless=True,
         chromium_sandbox=False,
@@ -114,6 +116,12 @@ def bare_run(llm: Any, site: Any, steps: int, workdir: Path) -> tuple[float, flo
         downloads_path=workdir / "downloads",
         viewport={"width": 1280, "height": 960},
     )
+
+
+def bare_run(llm: Any, site: Any, steps: int, workdir: Path) -> tuple[float, float]:
+    from browser_use import Agent, BrowserSession, ChatOpenAI
+
+    profile = bare_browser_profile(workdir)
 
     async def go() -> tuple[float, float]:
         session = BrowserSession(browser_profile=profile)
